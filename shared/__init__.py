@@ -1,0 +1,1 @@
+"""Queue core shared by the api, worker and scheduler processes."""

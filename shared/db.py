@@ -1,0 +1,142 @@
+"""Connections: a pool for queries, direct session connections for LISTEN and locks.
+
+Queries go through the pool, which may sit behind PgBouncer in transaction mode. LISTEN
+and session advisory locks need a real session, so they use direct connections to
+``DATABASE_DIRECT_URL`` (default: ``DATABASE_URL``). With no ``DATABASE_URL`` at all, an
+embedded PostgreSQL under ``.data/`` is started (or adopted) and used.
+
+No connection here decodes JSON: the queue core encodes and decodes job data itself, so
+that it works the same on any connection a caller hands it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+
+from shared.channels import Channels
+from shared.logging import get_logger, mask_secrets
+from shared.settings import Settings
+from shared.sql import Queries
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+# Errors that mean "the database is not reachable right now", as opposed to a bad query.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+
+
+def resolve_urls(settings: Settings) -> tuple[str, str]:
+    """The pool URL and the direct URL; starts the embedded server when no URL is set."""
+    if settings.database_url is None:
+        from shared.embedded import ensure_embedded
+
+        url = ensure_embedded(Path(settings.data_dir) / "pg")
+        return url, url
+    return settings.database_url, settings.direct_url or settings.database_url
+
+
+@dataclass
+class Database:
+    """What every process holds: the pool, the direct URL, the queries of its schema."""
+
+    pool: asyncpg.Pool
+    direct_url: str
+    queries: Queries
+    channels: Channels
+    settings: Settings
+    _direct: list[asyncpg.Connection] = field(default_factory=list)
+
+    @property
+    def schema(self) -> str:
+        return self.queries.schema
+
+    async def connect_direct(self) -> asyncpg.Connection:
+        """A session connection outside the pool (LISTEN, session locks). Caller closes it."""
+        return await asyncpg.connect(
+            self.direct_url,
+            timeout=self.settings.connect_timeout,
+            statement_cache_size=100 if self.settings.statement_cache else 0,
+            server_settings={"application_name": "ms8-jobs direct"},
+        )
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+async def create_pool(settings: Settings, url: str, application: str) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        url,
+        min_size=settings.pool_min,
+        max_size=settings.pool_max,
+        timeout=settings.connect_timeout,
+        command_timeout=None,
+        statement_cache_size=100 if settings.statement_cache else 0,
+        max_inactive_connection_lifetime=300,
+        server_settings={"application_name": f"ms8-jobs {application}"},
+    )
+    assert pool is not None
+    return pool
+
+
+async def open_database(
+    settings: Settings, application: str, *, url: str | None = None,
+    direct_url: str | None = None,
+) -> Database:
+    """Open the pool (waiting for the server with backoff) and load the schema's queries."""
+    if url is None:
+        url, resolved_direct = resolve_urls(settings)
+        direct_url = direct_url or resolved_direct
+    pool = await retry_connection(
+        lambda: create_pool(settings, url, application), what="database pool")
+    return Database(
+        pool=pool,
+        direct_url=direct_url or url,
+        queries=Queries.load(settings.schema),
+        channels=Channels(settings.schema),
+        settings=settings,
+    )
+
+
+async def retry_connection(
+    connect: Callable[[], Awaitable[T]], *, what: str, attempts: int | None = None,
+    first_delay: float = 0.2, max_delay: float = 10.0,
+) -> T:
+    """Call ``connect`` until it succeeds, backing off with jitter on connection errors."""
+    delay = first_delay
+    tried = 0
+    while True:
+        try:
+            return await connect()
+        except CONNECTION_ERRORS as error:
+            tried += 1
+            if attempts is not None and tried >= attempts:
+                raise
+            log.warning(
+                "database unreachable, retrying", what=what, error=mask_secrets(str(error)),
+                retry_in=round(delay, 2),
+            )
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, max_delay)
+
+
+def is_connection_error(error: BaseException) -> bool:
+    return isinstance(error, CONNECTION_ERRORS)
+
+

@@ -1,0 +1,77 @@
+"""structlog, configured once for every process.
+
+JSON lines when stderr is not a terminal (production, CI), readable columns in a terminal.
+Secrets never reach the output: passwords inside connection URLs and values under
+secret-looking keys are masked by a processor that runs before rendering.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Any
+
+import structlog
+
+_URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]+:)([^@\s]+)(@)")
+_SECRET_KEYS = ("password", "secret", "token", "api_key", "apikey", "authorization", "dsn")
+
+
+def mask_secrets(text: str) -> str:
+    """Replace the password of every URL in ``text`` with ***."""
+    return _URL_PASSWORD.sub(r"\1***\3", text)
+
+
+def _redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    for key, value in list(event.items()):
+        if any(word in key.lower() for word in _SECRET_KEYS) and value is not None:
+            event[key] = "***"
+        elif isinstance(value, str):
+            event[key] = mask_secrets(value)
+    return event
+
+
+def configure_logging(process: str, level: str = "info", fmt: str = "auto") -> None:
+    """Set up structlog (and route stdlib logging through the same renderer)."""
+    if fmt == "auto":
+        fmt = "console" if sys.stderr.isatty() else "json"
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info if fmt == "json" else _noop,
+        _redact,
+    ]
+    numeric = getattr(logging, level.upper(), logging.INFO)
+    structlog.configure(
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    structlog.contextvars.bind_contextvars(process=process)
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(max(numeric, logging.INFO) if numeric < logging.INFO else numeric)
+
+
+def _noop(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    return event
+
+
+def get_logger(name: str | None = None) -> Any:
+    return structlog.get_logger(name)

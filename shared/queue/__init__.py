@@ -1,0 +1,60 @@
+"""The queue core: the only code that speaks SQL about jobs. It knows nothing of HTTP or cron.
+
+Every function takes the ``Database`` of the process first; those that write also take an
+optional ``conn`` to run inside the caller's transaction.
+"""
+
+from shared.queue.batches import (
+    create_batch,
+    finish_batches,
+    finish_pending_batches,
+    get_batch,
+    list_batches,
+    seal_batch,
+    send_batch,
+)
+from shared.queue.errors import InvalidInput, InvalidState, NotFound, QueueError, SingletonTaken
+from shared.queue.fetch import fetch, heartbeat, next_start_after, release, set_progress
+from shared.queue.finish import (
+    Failure,
+    cancel,
+    complete,
+    complete_many,
+    delete,
+    fail,
+    fail_many,
+    resume,
+)
+from shared.queue.models import (
+    ALL_STATES,
+    FINISHED_STATES,
+    WAITING_STATES,
+    Batch,
+    BatchTotals,
+    FailResult,
+    Job,
+    QueuePolicy,
+    Sent,
+)
+from shared.queue.queues import (
+    create_queue,
+    get_queue,
+    list_queues,
+    pause_queue,
+    redrive,
+    resume_queue,
+    update_queue,
+)
+from shared.queue.read import count_jobs, get_job, list_jobs
+from shared.queue.send import JobSpec, send, send_many
+
+__all__ = [
+    "ALL_STATES", "FINISHED_STATES", "WAITING_STATES", "Batch", "BatchTotals", "FailResult",
+    "Failure", "InvalidInput", "InvalidState", "Job", "JobSpec", "NotFound", "QueueError",
+    "QueuePolicy", "Sent", "SingletonTaken", "cancel", "complete", "complete_many",
+    "count_jobs", "create_batch", "create_queue", "delete", "fail", "fail_many", "fetch",
+    "finish_batches", "finish_pending_batches", "get_batch", "get_job", "get_queue",
+    "heartbeat", "list_batches", "list_jobs", "list_queues", "next_start_after",
+    "pause_queue", "redrive", "release", "resume", "resume_queue", "seal_batch", "send",
+    "send_batch", "send_many", "set_progress", "update_queue",
+]

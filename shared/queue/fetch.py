@@ -1,0 +1,77 @@
+"""What a worker does with the hot table: claim jobs, keep them alive, report progress,
+hand them back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+import asyncpg
+
+from shared.db import Database
+from shared.queue import validation as check
+from shared.queue.errors import InvalidInput
+from shared.queue.models import Job
+
+
+async def fetch(
+    db: Database, wanted: Mapping[str, int], worker_id: str, *,
+    conn: asyncpg.Connection | None = None,
+) -> list[Job]:
+    """Claim up to ``wanted[queue]`` jobs of each queue for ``worker_id``.
+
+    Highest priority first, then oldest start_after, then id; ``FOR UPDATE SKIP LOCKED``
+    so that concurrent fetchers never wait for, nor share, a job. Paused queues give
+    nothing, and a queue with a fleet-wide limit never has more active jobs than it.
+    """
+    names = [check.queue_name(name) for name in wanted]
+    counts = [check.integer(n, "limit", 0, 10_000) for n in wanted.values()]
+    if not isinstance(worker_id, str) or not worker_id:
+        raise InvalidInput("worker_id", "must be a non-empty string")
+    rows = await (conn or db.pool).fetch(db.queries.fetch_jobs, names, counts, worker_id)
+    return [Job.from_record(row) for row in rows]
+
+
+async def next_start_after(
+    db: Database, queues: Iterable[str], *, conn: asyncpg.Connection | None = None,
+) -> datetime | None:
+    """The earliest start_after of the jobs waiting in ``queues``, or None."""
+    names = [check.queue_name(name) for name in queues]
+    return await (conn or db.pool).fetchval(db.queries.next_start_after, names)
+
+
+async def heartbeat(
+    db: Database, job_ids: Iterable[int], worker_id: str, *,
+    conn: asyncpg.Connection | None = None,
+) -> set[int]:
+    """Mark the worker's active jobs alive; returns those it still holds (the others were
+    cancelled, reclaimed or timed out meanwhile)."""
+    ids = check.job_ids(job_ids)
+    if not ids:
+        return set()
+    rows = await (conn or db.pool).fetch(db.queries.heartbeat_jobs, ids, worker_id)
+    return {row["id"] for row in rows}
+
+
+async def release(
+    db: Database, job_ids: Iterable[int], worker_id: str, *,
+    conn: asyncpg.Connection | None = None,
+) -> list[int]:
+    """Hand active jobs back to the queue without counting the attempt (graceful stop)."""
+    ids = check.job_ids(job_ids)
+    if not ids:
+        return []
+    rows = await (conn or db.pool).fetch(db.queries.release_jobs, ids, worker_id)
+    return [row["id"] for row in rows]
+
+
+async def set_progress(
+    db: Database, job_id: int, progress: int, message: str | None = None, *,
+    worker_id: str | None = None, conn: asyncpg.Connection | None = None,
+) -> bool:
+    """Record an active job's progress (0-100, optional message); False if it is not active."""
+    found = await (conn or db.pool).fetchval(
+        db.queries.set_progress, check.job_id(job_id), check.progress(progress),
+        check.message(message), worker_id,
+    )
+    return found is not None

@@ -1,0 +1,143 @@
+"""What the core hands out: plain frozen dataclasses, built from rows, with no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+WAITING_STATES = ("created", "retry")
+ACTIVE_STATES = ("active",)
+FINISHED_STATES = ("completed", "failed", "cancelled")
+ALL_STATES = WAITING_STATES + ACTIVE_STATES + FINISHED_STATES
+
+
+def _json(value: str | None) -> Any:
+    return None if value is None else orjson.loads(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    queue: str
+    state: str
+    priority: int
+    data: Any
+    start_after: datetime
+    attempt: int
+    retry_limit: int
+    retry_delay_seconds: float
+    retry_backoff: bool
+    retry_delay_max_seconds: float
+    run_timeout_seconds: float | None
+    singleton_key: str | None
+    batch_id: int | None
+    progress: int
+    progress_message: str | None
+    output: Any
+    error_message: str | None
+    error_traceback: str | None
+    worker_id: str | None
+    origin_id: int | None
+    origin_queue: str | None
+    created_at: datetime
+    started_at: datetime | None
+    heartbeat_at: datetime | None
+    completed_at: datetime | None
+
+    @classmethod
+    def from_record(cls, row: Any) -> Job:
+        values = dict(row)
+        values["state"] = str(values["state"])
+        values["data"] = _json(values["data"])
+        values["output"] = _json(values["output"])
+        return cls(**{name: values[name] for name in cls.__slots__})  # type: ignore[attr-defined]
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """The result of a send: the job's id, and False when an existing job was returned."""
+
+    id: int
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePolicy:
+    name: str
+    retry_limit: int
+    retry_delay_seconds: float
+    retry_backoff: bool
+    retry_delay_max_seconds: float
+    run_timeout_seconds: float | None
+    retention_seconds: float
+    dead_letter: str | None
+    fleet_limit: int | None
+    paused: bool
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @classmethod
+    def from_record(cls, row: Any) -> QueuePolicy:
+        return cls(**{name: row[name] for name in cls.__slots__})  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchTotals:
+    waiting: int = 0
+    active: int = 0
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+
+    @classmethod
+    def from_counts(cls, counts: dict[str, int]) -> BatchTotals:
+        return cls(
+            waiting=counts.get("created", 0) + counts.get("retry", 0),
+            active=counts.get("active", 0),
+            completed=counts.get("completed", 0),
+            failed=counts.get("failed", 0),
+            cancelled=counts.get("cancelled", 0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    id: int
+    name: str
+    total: int
+    sealed: bool
+    on_complete_queue: str | None
+    on_complete_data: Any
+    created_at: datetime
+    finished_at: datetime | None
+    completion_job_id: int | None
+    totals: BatchTotals = field(default_factory=BatchTotals)
+
+    @classmethod
+    def from_record(cls, row: Any) -> Batch:
+        counts = _json(row["counts"]) if "counts" in row.keys() else _json(row["totals"])
+        return cls(
+            id=row["id"], name=row["name"], total=row["total"], sealed=row["sealed"],
+            on_complete_queue=row["on_complete_queue"],
+            on_complete_data=_json(row["on_complete_data"]),
+            created_at=row["created_at"], finished_at=row["finished_at"],
+            completion_job_id=row["completion_job_id"],
+            totals=BatchTotals.from_counts(counts or {}),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FailResult:
+    """How one failure was handled: retried at ``start_after``, or failed for good."""
+
+    id: int
+    state: str
+    start_after: datetime | None
+    dead_letter_id: int | None

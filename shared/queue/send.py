@@ -1,0 +1,179 @@
+"""Sending jobs: one, or many in one statement.
+
+Both take the caller's connection when given one, so a job can be part of the caller's
+transaction: it exists, and wakes a worker, only if that transaction commits (the
+wake-up NOTIFY is delivered at commit). A queue that does not exist yet is created with
+the default policy on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from shared.db import Database
+from shared.queue import validation as check
+from shared.queue.errors import InvalidInput, NotFound, QueueError
+from shared.queue.models import Sent
+
+Executor = asyncpg.Connection | asyncpg.Pool
+_ATTEMPTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """One job to send, validated. Options left None take the queue's policy."""
+
+    queue: str
+    data_json: str
+    priority: int = 0
+    start_after: datetime | None = None
+    delay: float = 0.0
+    retry_limit: int | None = None
+    retry_delay: float | None = None
+    retry_backoff: bool | None = None
+    retry_delay_max: float | None = None
+    run_timeout: float | None = None
+    singleton_key: str | None = None
+
+    @classmethod
+    def of(
+        cls, queue: str, data: Any = None, *, priority: int = 0,
+        start_after: datetime | None = None, delay: float | None = None,
+        retry_limit: int | None = None, retry_delay: float | None = None,
+        retry_backoff: bool | None = None, retry_delay_max: float | None = None,
+        run_timeout: float | None = None, singleton_key: str | None = None,
+    ) -> JobSpec:
+        if start_after is not None and delay is not None:
+            raise InvalidInput("start_after", "give start_after or delay, not both")
+        if retry_backoff is not None and not isinstance(retry_backoff, bool):
+            raise InvalidInput("retry_backoff", f"must be true or false, got {retry_backoff!r}")
+        return cls(
+            queue=check.queue_name(queue),
+            data_json=check.json_text({} if data is None else data),
+            priority=check.priority(priority),
+            start_after=check.optional(start_after, check.start_after),
+            delay=0.0 if delay is None else check.delay(delay),
+            retry_limit=check.optional(retry_limit, check.retry_limit),
+            retry_delay=check.optional(retry_delay, check.retry_delay),
+            retry_backoff=retry_backoff,
+            retry_delay_max=check.optional(
+                retry_delay_max, lambda v: check.retry_delay(v, "retry_delay_max")),
+            run_timeout=check.optional(run_timeout, check.run_timeout),
+            singleton_key=check.optional(singleton_key, check.singleton_key),
+        )
+
+
+async def send(
+    db: Database, queue: str, data: Any = None, *, batch_id: int | None = None,
+    conn: asyncpg.Connection | None = None, **options: Any,
+) -> Sent:
+    """Send one job; with a singleton key already held, return the holder (created=False)."""
+    spec = JobSpec.of(queue, data, **options)
+    batch_id = check.optional(batch_id, lambda v: check.job_id(v, "batch_id"))
+    if batch_id is None:
+        return await _send_one(db, conn or db.pool, spec, None)
+    if conn is not None:
+        async with conn.transaction():
+            return await _send_into_batch(db, conn, spec, batch_id)
+    async with db.pool.acquire() as own, own.transaction():
+        return await _send_into_batch(db, own, spec, batch_id)
+
+
+async def _send_into_batch(
+    db: Database, conn: asyncpg.Connection, spec: JobSpec, batch_id: int,
+) -> Sent:
+    sent = await _send_one(db, conn, spec, batch_id)
+    if sent.created:
+        await _grow_batch(db, conn, batch_id, 1)
+    return sent
+
+
+async def _send_one(db: Database, ex: Executor, spec: JobSpec, batch_id: int | None) -> Sent:
+    q = db.queries
+    for _ in range(_ATTEMPTS):
+        job_id = await ex.fetchval(
+            q.send_job, spec.queue, spec.data_json, spec.priority, spec.start_after, spec.delay,
+            spec.retry_limit, spec.retry_delay, spec.retry_backoff, spec.retry_delay_max,
+            spec.run_timeout, spec.singleton_key, batch_id,
+        )
+        if job_id is not None:
+            return Sent(job_id, True)
+        existing, queue_exists = await ex.fetchrow(q.send_conflict, spec.queue, spec.singleton_key)
+        if existing is not None:
+            return Sent(existing, False)
+        if not queue_exists:
+            await ex.execute(q.ensure_queues, [spec.queue])
+        # Otherwise the key's holder ended between the two statements: try again.
+    raise QueueError(f"could not send a job to queue {spec.queue!r} after {_ATTEMPTS} tries")
+
+
+async def send_many(
+    db: Database, jobs: Sequence[JobSpec], *, batch_id: int | None = None,
+    conn: asyncpg.Connection | None = None,
+) -> list[Sent]:
+    """Send many jobs in one INSERT; results are in input order."""
+    if not jobs:
+        return []
+    if not all(isinstance(job, JobSpec) for job in jobs):
+        raise InvalidInput("jobs", "must be JobSpec values (build them with JobSpec.of)")
+    batch_id = check.optional(batch_id, lambda v: check.job_id(v, "batch_id"))
+    if conn is not None:
+        async with conn.transaction():
+            return await _send_many(db, conn, jobs, batch_id)
+    async with db.pool.acquire() as own, own.transaction():
+        return await _send_many(db, own, jobs, batch_id)
+
+
+async def _send_many(
+    db: Database, conn: asyncpg.Connection, jobs: Sequence[JobSpec], batch_id: int | None,
+) -> list[Sent]:
+    q = db.queries
+    await conn.execute(q.ensure_queues, list({job.queue for job in jobs}))
+    row = await conn.fetchrow(
+        q.send_jobs,
+        [j.queue for j in jobs], [j.data_json for j in jobs], [j.priority for j in jobs],
+        [j.start_after for j in jobs], [j.delay for j in jobs], [j.retry_limit for j in jobs],
+        [j.retry_delay for j in jobs], [j.retry_backoff for j in jobs],
+        [j.retry_delay_max for j in jobs], [j.run_timeout for j in jobs],
+        [j.singleton_key for j in jobs], batch_id,
+    )
+    results = [Sent(job_id, inserted) for job_id, inserted in zip(row["ids"], row["inserted"],
+                                                                    strict=True)]
+    duplicates = [i for i, sent in enumerate(results) if not sent.created]
+    if duplicates:
+        results = await _resolve_duplicates(db, conn, jobs, results, duplicates, batch_id)
+    created = sum(1 for sent in results if sent.created)
+    if batch_id is not None and created:
+        await _grow_batch(db, conn, batch_id, created)
+    return results
+
+
+async def _resolve_duplicates(
+    db: Database, conn: asyncpg.Connection, jobs: Sequence[JobSpec], results: list[Sent],
+    duplicates: list[int], batch_id: int | None,
+) -> list[Sent]:
+    """Point each job skipped for its singleton key at the job that holds the key."""
+    keys = [(jobs[i].queue, jobs[i].singleton_key) for i in duplicates]
+    rows = await conn.fetch(
+        db.queries.singleton_holders, [k[0] for k in keys], [k[1] for k in keys])
+    holders = {(r["queue"], r["singleton_key"]): r["id"] for r in rows}
+    results = list(results)
+    for i in duplicates:
+        holder = holders.get((jobs[i].queue, jobs[i].singleton_key))
+        if holder is None:  # the holder ended meanwhile: this job may go in after all
+            holder_sent = await _send_one(db, conn, jobs[i], batch_id)
+            results[i] = holder_sent
+        else:
+            # The same key twice in one call: the first occurrence was inserted.
+            results[i] = Sent(holder, False)
+    return results
+
+
+async def _grow_batch(db: Database, conn: asyncpg.Connection, batch_id: int, count: int) -> None:
+    if await conn.fetchval(db.queries.grow_batch, batch_id, count) is None:
+        raise NotFound("open batch", batch_id)

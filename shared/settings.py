@@ -1,0 +1,163 @@
+"""Settings read from the environment once, at start, into frozen dataclasses.
+
+A bad value stops the process with an error that names the variable; nothing starts
+half-configured. Each process adds its own settings next to these (see ``env_*``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from shared.sql import SCHEMA_NAME
+
+N = TypeVar("N", int, float)
+
+
+class SettingsError(ValueError):
+    """An environment variable is missing or malformed; the message names it."""
+
+
+def env_str(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
+    value = env.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip()
+
+
+def env_int(
+    env: Mapping[str, str], name: str, default: int, *, low: int | None = None,
+    high: int | None = None,
+) -> int:
+    raw = env_str(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    return _in_range(name, value, low, high)
+
+
+def env_float(
+    env: Mapping[str, str], name: str, default: float, *, low: float | None = None,
+    high: float | None = None,
+) -> float:
+    raw = env_str(env, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if value != value:  # NaN
+        raise SettingsError(f"{name} must be a number, got {raw!r}")
+    return _in_range(name, value, low, high)
+
+
+def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env_str(env, name)
+    if raw is None:
+        return default
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def env_choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = env_str(env, name, default)
+    assert raw is not None
+    if raw.lower() not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw.lower()
+
+
+def env_list(env: Mapping[str, str], name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    raw = env_str(env, name)
+    if raw is None:
+        return default
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _in_range(name: str, value: N, low: N | None, high: N | None) -> N:
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if low is not None and high is not None else (
+            f"at least {low}" if low is not None else f"at most {high}")
+        raise SettingsError(f"{name} must be {bounds}, got {value}")
+    return value
+
+
+def check_database_url(name: str, url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql") or not parts.hostname:
+        raise SettingsError(
+            f"{name} must look like postgresql://user:password@host:5432/database "
+            f"(got a value with scheme {parts.scheme!r})"
+        )
+    return url
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every process needs: where the database is, and how to log."""
+
+    database_url: str | None
+    direct_url: str | None
+    schema: str
+    pool_min: int
+    pool_max: int
+    statement_cache: bool
+    connect_timeout: float
+    auto_migrate: bool
+    env: str
+    log_level: str
+    log_format: str
+    data_dir: str
+
+    @property
+    def dev(self) -> bool:
+        return self.env == "dev"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        url = env_str(env, "DATABASE_URL")
+        if url is not None:
+            check_database_url("DATABASE_URL", url)
+        direct = env_str(env, "DATABASE_DIRECT_URL")
+        if direct is not None:
+            check_database_url("DATABASE_DIRECT_URL", direct)
+        schema = env_str(env, "MS8_SCHEMA", "ms8jobs")
+        assert schema is not None
+        if not SCHEMA_NAME.match(schema):
+            raise SettingsError(
+                f"MS8_SCHEMA must be lower-case letters, digits and underscores "
+                f"(at most 40, not starting with a digit), got {schema!r}"
+            )
+        pool_min = env_int(env, "MS8_POOL_MIN", 1, low=0, high=100)
+        pool_max = env_int(env, "MS8_POOL_MAX", 10, low=1, high=500)
+        if pool_max < pool_min:
+            raise SettingsError(
+                f"MS8_POOL_MAX ({pool_max}) must not be below MS8_POOL_MIN ({pool_min})")
+        return cls(
+            database_url=url,
+            direct_url=direct,
+            schema=schema,
+            pool_min=pool_min,
+            pool_max=pool_max,
+            # PgBouncer in transaction mode cannot keep prepared statements across queries.
+            statement_cache=not env_bool(env, "MS8_PGBOUNCER", False),
+            connect_timeout=env_float(env, "MS8_CONNECT_TIMEOUT", 10.0, low=0.1, high=300),
+            auto_migrate=env_bool(env, "MS8_AUTO_MIGRATE", True),
+            env=env_choice(env, "MS8_ENV", "dev", ("dev", "production")),
+            log_level=env_choice(
+                env, "MS8_LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
+            log_format=env_choice(env, "MS8_LOG_FORMAT", "auto", ("auto", "json", "console")),
+            data_dir=env_str(env, "MS8_DATA_DIR", ".data") or ".data",
+        )

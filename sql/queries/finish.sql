@@ -1,0 +1,139 @@
+-- Ending jobs. A job that ends leaves the hot table for history in the same statement:
+-- DELETE ... RETURNING feeds INSERT INTO history, so a job is always in exactly one of them.
+
+-- name: complete_jobs
+-- Complete active jobs with their outputs ($1 ids, $2 outputs; $3 the worker that must hold
+-- them, or NULL for any). Returns the ids completed and their batches.
+WITH input AS (
+    SELECT * FROM unnest($1::bigint[], $2::jsonb[]) AS i(id, output)
+),
+done AS (
+    DELETE FROM /*schema*/jobs j
+    USING input i
+    WHERE j.id = i.id AND j.state = 'active' AND ($3::text IS NULL OR j.worker_id = $3::text)
+    RETURNING j.*, i.output AS new_output
+)
+INSERT INTO /*schema*/history (
+    id, queue, state, priority, data, start_after, attempt, retry_limit, retry_delay_seconds,
+    retry_backoff, retry_delay_max_seconds, run_timeout_seconds, singleton_key, batch_id,
+    progress, progress_message, output, error_message, error_traceback, worker_id,
+    origin_id, origin_queue, created_at, started_at, heartbeat_at, completed_at)
+SELECT id, queue, 'completed', priority, data, start_after, attempt, retry_limit,
+       retry_delay_seconds, retry_backoff, retry_delay_max_seconds, run_timeout_seconds,
+       singleton_key, batch_id, 100, progress_message, new_output, error_message,
+       error_traceback, worker_id, origin_id, origin_queue, created_at, started_at,
+       heartbeat_at, now()
+FROM done
+RETURNING id, batch_id;
+
+-- name: fail_jobs
+-- Fail active jobs ($1 ids, $2 messages, $3 tracebacks, $4 whether a retry is allowed;
+-- $5 the worker that must hold them, or NULL). A job with attempts left goes to retry
+-- after its backoff delay; the others end as failed, and a copy of each goes to its
+-- queue's dead-letter queue when it names one. Returns one row per job handled.
+WITH input AS (
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::boolean[])
+             AS i(id, message, traceback, may_retry)
+),
+retried AS (
+    UPDATE /*schema*/jobs j
+    SET state = 'retry',
+        start_after = now() + make_interval(secs => /*schema*/retry_delay(
+            j.attempt, j.retry_delay_seconds, j.retry_backoff, j.retry_delay_max_seconds)),
+        error_message = i.message, error_traceback = i.traceback,
+        worker_id = NULL, heartbeat_at = NULL
+    FROM input i
+    WHERE j.id = i.id AND j.state = 'active' AND ($5::text IS NULL OR j.worker_id = $5::text)
+      AND i.may_retry AND j.attempt <= j.retry_limit
+    RETURNING j.id, j.batch_id, j.start_after
+),
+failed AS (
+    DELETE FROM /*schema*/jobs j
+    USING input i
+    WHERE j.id = i.id AND j.state = 'active' AND ($5::text IS NULL OR j.worker_id = $5::text)
+      AND NOT (i.may_retry AND j.attempt <= j.retry_limit)
+    RETURNING j.*, i.message, i.traceback
+),
+archived AS (
+    INSERT INTO /*schema*/history (
+        id, queue, state, priority, data, start_after, attempt, retry_limit,
+        retry_delay_seconds, retry_backoff, retry_delay_max_seconds, run_timeout_seconds,
+        singleton_key, batch_id, progress, progress_message, output, error_message,
+        error_traceback, worker_id, origin_id, origin_queue, created_at, started_at,
+        heartbeat_at, completed_at)
+    SELECT id, queue, 'failed', priority, data, start_after, attempt, retry_limit,
+           retry_delay_seconds, retry_backoff, retry_delay_max_seconds, run_timeout_seconds,
+           singleton_key, batch_id, progress, progress_message, output, message, traceback,
+           worker_id, origin_id, origin_queue, created_at, started_at, heartbeat_at, now()
+    FROM failed
+    RETURNING id, batch_id
+),
+dead AS (
+    INSERT INTO /*schema*/jobs (
+        queue, data, priority, retry_limit, retry_delay_seconds, retry_backoff,
+        retry_delay_max_seconds, run_timeout_seconds, error_message, error_traceback,
+        origin_id, origin_queue)
+    SELECT dq.name, f.data, f.priority, dq.retry_limit, dq.retry_delay_seconds,
+           dq.retry_backoff, dq.retry_delay_max_seconds, dq.run_timeout_seconds,
+           f.message, f.traceback, f.id, f.queue
+    FROM failed f
+    JOIN /*schema*/queues q ON q.name = f.queue
+    JOIN /*schema*/queues dq ON dq.name = q.dead_letter
+    RETURNING origin_id, id
+)
+SELECT r.id, 'retry' AS state, r.batch_id, r.start_after, NULL::bigint AS dead_letter_id
+FROM retried r
+UNION ALL
+SELECT a.id, 'failed', a.batch_id, NULL, d.id
+FROM archived a LEFT JOIN dead d ON d.origin_id = a.id;
+
+-- name: cancel_jobs
+-- Cancel waiting or active jobs. Workers running one hear of it on the cancel channel.
+WITH done AS (
+    DELETE FROM /*schema*/jobs WHERE id = ANY($1::bigint[]) RETURNING *
+)
+INSERT INTO /*schema*/history (
+    id, queue, state, priority, data, start_after, attempt, retry_limit, retry_delay_seconds,
+    retry_backoff, retry_delay_max_seconds, run_timeout_seconds, singleton_key, batch_id,
+    progress, progress_message, output, error_message, error_traceback, worker_id,
+    origin_id, origin_queue, created_at, started_at, heartbeat_at, completed_at)
+SELECT id, queue, 'cancelled', priority, data, start_after, attempt, retry_limit,
+       retry_delay_seconds, retry_backoff, retry_delay_max_seconds, run_timeout_seconds,
+       singleton_key, batch_id, progress, progress_message, output, error_message,
+       error_traceback, worker_id, origin_id, origin_queue, created_at, started_at,
+       heartbeat_at, now()
+FROM done
+RETURNING id, batch_id;
+
+-- name: resume_jobs
+-- Send failed or cancelled jobs back to waiting with a fresh attempt count. Raises a unique
+-- violation (and moves nothing) when another job now holds one's singleton key.
+WITH moved AS (
+    DELETE FROM /*schema*/history
+    WHERE id = ANY($1::bigint[]) AND state IN ('failed', 'cancelled')
+    RETURNING *
+)
+INSERT INTO /*schema*/jobs (
+    id, queue, state, priority, data, start_after, attempt, retry_limit, retry_delay_seconds,
+    retry_backoff, retry_delay_max_seconds, run_timeout_seconds, singleton_key, batch_id,
+    progress, progress_message, output, error_message, error_traceback, worker_id,
+    origin_id, origin_queue, created_at, started_at, heartbeat_at, completed_at)
+SELECT id, queue, 'created', priority, data, now(), 0, retry_limit, retry_delay_seconds,
+       retry_backoff, retry_delay_max_seconds, run_timeout_seconds, singleton_key, batch_id,
+       0, NULL, NULL, error_message, error_traceback, NULL, origin_id, origin_queue,
+       created_at, NULL, NULL, NULL
+FROM moved
+RETURNING id, batch_id;
+
+-- name: delete_jobs
+-- Delete waiting and finished jobs (an active job must be cancelled first).
+WITH waiting AS (
+    DELETE FROM /*schema*/jobs WHERE id = ANY($1::bigint[]) AND state <> 'active'
+    RETURNING id, batch_id
+),
+finished AS (
+    DELETE FROM /*schema*/history WHERE id = ANY($1::bigint[]) RETURNING id, batch_id
+)
+SELECT id, batch_id FROM waiting
+UNION ALL
+SELECT id, batch_id FROM finished;
