@@ -1,0 +1,141 @@
+"""LISTEN on a dedicated session connection that heals itself.
+
+NOTIFY is a hint, never the only path: the connection is health-checked with a cheap
+query under a timeout, a lost one is re-opened with backoff and re-LISTENed, and every
+(re)connection calls ``on_connect`` so that the owner fetches once to catch up on what it
+missed while deaf.
+
+    stopped ──start()──► connecting ──ok──► listening ──check fails / conn lost──┐
+                            ▲   │ error: back off                                 │
+                            │   └──────────┘                                      │
+                            └─────────────────────────────────────────────────────┘
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import asyncpg
+
+from shared.channels import decode_payload
+from shared.db import Database, is_connection_error
+from shared.logging import get_logger, mask_secrets
+
+log = get_logger(__name__)
+
+Handler = Callable[[str, dict[str, Any]], None]
+
+
+class Listener:
+    """Deliver notifications of ``channels`` (short names, e.g. "wakeup") to ``on_notify``.
+
+    ``on_notify(channel, payload)`` runs in the event loop and must not block.
+    ``on_connect()`` is awaited after each successful LISTEN, the first one included.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        channels: Iterable[str],
+        on_notify: Handler,
+        *,
+        on_connect: Callable[[], Awaitable[None]] | None = None,
+        health_interval: float = 5.0,
+        health_timeout: float = 3.0,
+        max_backoff: float = 10.0,
+    ) -> None:
+        self._db = db
+        self._channels = {db.channels.name(c): c for c in channels}
+        self._on_notify = on_notify
+        self._on_connect = on_connect
+        self._health_interval = health_interval
+        self._health_timeout = health_timeout
+        self._max_backoff = max_backoff
+        self._conn: asyncpg.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lost = asyncio.Event()
+        self.listening = asyncio.Event()
+        self.reconnects = 0
+
+    async def start(self) -> None:
+        """Start listening in the background; returns once the first LISTEN succeeded."""
+        self._task = asyncio.create_task(self._run(), name="listener")
+        waiter = asyncio.create_task(self.listening.wait())
+        done, _ = await asyncio.wait({waiter, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        if self._task in done:
+            waiter.cancel()
+            self._task.result()  # re-raise what stopped it
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._close()
+
+    async def _run(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self._connect()
+                delay = 0.1
+                await self._watch()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                if not is_connection_error(error) and not isinstance(
+                        error, asyncpg.PostgresError):
+                    log.exception("listener failed unexpectedly")
+                log.warning("listener connection lost", error=mask_secrets(str(error)),
+                            retry_in=round(delay, 2))
+            self.listening.clear()
+            await self._close()
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, self._max_backoff)
+            self.reconnects += 1
+
+    async def _connect(self) -> None:
+        self._lost.clear()
+        conn = await self._db.connect_direct()
+        self._conn = conn
+        conn.add_termination_listener(lambda _conn: self._lost.set())
+        for channel in self._channels:
+            await conn.add_listener(channel, self._deliver)
+        log.debug("listening", channels=sorted(self._channels.values()))
+        self.listening.set()
+        if self._on_connect is not None:
+            await self._on_connect()
+
+    async def _watch(self) -> None:
+        """Health-check the connection until it is lost."""
+        assert self._conn is not None
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._lost.wait(), self._health_interval)
+            if self._lost.is_set() or self._conn.is_closed():
+                raise ConnectionError("listener connection closed")
+            await self._conn.fetchval("SELECT 1", timeout=self._health_timeout)
+
+    def _deliver(self, _conn: Any, _pid: int, channel: str, payload: str) -> None:
+        short = self._channels.get(channel)
+        if short is None:
+            return
+        try:
+            self._on_notify(short, decode_payload(payload))
+        except Exception:
+            log.exception("notification handler failed", channel=short)
+
+    async def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None or conn.is_closed():
+            return
+        try:
+            await asyncio.wait_for(conn.close(), timeout=2)
+        except Exception:
+            conn.terminate()
+
