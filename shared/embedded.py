@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import hashlib
 import importlib.util
 import logging
 import os
@@ -305,6 +306,33 @@ class _PidFile:
 # --------------------------------------------------------------------------- the server
 
 
+def _reachable_location(data_dir: pathlib.Path) -> pathlib.Path:
+    """Where the cluster of ``data_dir`` really lives.
+
+    As root the server runs as a system user, which must traverse every directory above
+    its data dir. A checkout under a private home (``/root`` is 0700) cannot offer that,
+    and we never loosen permissions we did not set, so such a cluster lives instead under
+    ``/var/tmp/ms8-jobs/<hash of the data dir>/`` (the same place for every process of
+    the checkout), and a note beside ``data_dir`` says where."""
+    if os.geteuid() != 0:
+        return data_dir
+    blocked = any(
+        ancestor.exists() and not os.stat(ancestor).st_mode & 0o001
+        for ancestor in data_dir.parents
+    )
+    if not blocked:
+        return data_dir
+    digest = hashlib.sha1(str(data_dir).encode()).hexdigest()[:12]
+    home = pathlib.Path("/var/tmp/ms8-jobs")
+    home.mkdir(mode=0o711, exist_ok=True)
+    with contextlib.suppress(OSError):
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        (data_dir.parent / f"{data_dir.name}.location").write_text(
+            f"{home / digest / data_dir.name}\n")
+    (home / digest).mkdir(mode=0o711, exist_ok=True)
+    return home / digest / data_dir.name
+
+
 class EmbeddedPostgres:
     """A PostgreSQL cluster in ``data_dir``, started detached and shared between processes.
 
@@ -312,7 +340,7 @@ class EmbeddedPostgres:
     the server; a server that is already running is adopted as it is."""
 
     def __init__(self, data_dir: pathlib.Path, *, settings: dict[str, str] | None = None) -> None:
-        self.data_dir = pathlib.Path(os.path.abspath(data_dir))
+        self.data_dir = _reachable_location(pathlib.Path(os.path.abspath(data_dir)))
         self.settings = {str(k): str(v) for k, v in (settings or {}).items()}
         for name in self.settings:
             if not _SETTING_NAME.match(name):
