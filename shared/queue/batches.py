@@ -46,7 +46,9 @@ async def create_batch(
     return int(row["id"])
 
 
-async def seal_batch(db: Database, batch_id: int, *, conn: asyncpg.Connection | None = None) -> None:
+async def seal_batch(
+    db: Database, batch_id: int, *, conn: asyncpg.Connection | None = None,
+) -> None:
     """Close a batch to new children; it finishes when its last child ends (maybe now)."""
     ex = conn or db.pool
     if await ex.fetchval(db.queries.seal_batch, check.job_id(batch_id, "batch_id")) is None:

@@ -1,4 +1,7 @@
-"""Errors of the queue core. Each says what was wrong with which value; none leaves a write behind."""
+"""Errors of the queue core.
+
+Each says what was wrong with which value; none leaves a write behind.
+"""
 
 from __future__ import annotations
 

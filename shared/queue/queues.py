@@ -53,7 +53,8 @@ def _args(policy: QueuePolicy) -> list[Any]:
 def _unknown(changes: dict[str, Any]) -> None:
     unknown = sorted(set(changes) - set(_POLICY_FIELDS))
     if unknown:
-        raise InvalidInput(unknown[0], f"is not a queue setting (known: {', '.join(_POLICY_FIELDS)})")
+        known = ", ".join(_POLICY_FIELDS)
+        raise InvalidInput(unknown[0], f"is not a queue setting (known: {known})")
 
 
 async def create_queue(db: Database, name: str, **policy: Any) -> QueuePolicy:

@@ -94,20 +94,20 @@ async def _send_into_batch(
 
 
 async def _send_one(db: Database, ex: Executor, spec: JobSpec, batch_id: int | None) -> Sent:
-    q = db.queries
     for _ in range(_ATTEMPTS):
         job_id = await ex.fetchval(
-            q.send_job, spec.queue, spec.data_json, spec.priority, spec.start_after, spec.delay,
-            spec.retry_limit, spec.retry_delay, spec.retry_backoff, spec.retry_delay_max,
-            spec.run_timeout, spec.singleton_key, batch_id,
+            db.queries.send_job, spec.queue, spec.data_json, spec.priority, spec.start_after,
+            spec.delay, spec.retry_limit, spec.retry_delay, spec.retry_backoff,
+            spec.retry_delay_max, spec.run_timeout, spec.singleton_key, batch_id,
         )
         if job_id is not None:
             return Sent(job_id, True)
-        existing, queue_exists = await ex.fetchrow(q.send_conflict, spec.queue, spec.singleton_key)
+        existing, queue_exists = await ex.fetchrow(
+            db.queries.send_conflict, spec.queue, spec.singleton_key)
         if existing is not None:
             return Sent(existing, False)
         if not queue_exists:
-            await ex.execute(q.ensure_queues, [spec.queue])
+            await ex.execute(db.queries.ensure_queues, [spec.queue])
         # Otherwise the key's holder ended between the two statements: try again.
     raise QueueError(f"could not send a job to queue {spec.queue!r} after {_ATTEMPTS} tries")
 
@@ -132,10 +132,9 @@ async def send_many(
 async def _send_many(
     db: Database, conn: asyncpg.Connection, jobs: Sequence[JobSpec], batch_id: int | None,
 ) -> list[Sent]:
-    q = db.queries
-    await conn.execute(q.ensure_queues, list({job.queue for job in jobs}))
+    await conn.execute(db.queries.ensure_queues, list({job.queue for job in jobs}))
     row = await conn.fetchrow(
-        q.send_jobs,
+        db.queries.send_jobs,
         [j.queue for j in jobs], [j.data_json for j in jobs], [j.priority for j in jobs],
         [j.start_after for j in jobs], [j.delay for j in jobs], [j.retry_limit for j in jobs],
         [j.retry_delay for j in jobs], [j.retry_backoff for j in jobs],

@@ -1,0 +1,119 @@
+"""Fetching: order, delays, pauses, fleet limits, and the eight-fetcher race."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared import queue
+from shared.db import Database
+from shared.queue import InvalidInput, JobSpec
+
+
+async def test_highest_priority_first_then_oldest_then_id(db: Database) -> None:
+    now = datetime.now(UTC)
+    low = await queue.send(db, "q", {"n": "low"}, priority=-5)
+    old = await queue.send(db, "q", {"n": "old"}, start_after=now - timedelta(minutes=5))
+    plain = await queue.send(db, "q", {"n": "plain"})
+    high = await queue.send(db, "q", {"n": "high"}, priority=10)
+    jobs = await queue.fetch(db, {"q": 10}, "w1")
+    assert [j.id for j in jobs] == [high.id, old.id, plain.id, low.id]
+    assert all(j.state == "active" and j.attempt == 1 and j.worker_id == "w1" for j in jobs)
+    assert all(j.started_at is not None and j.heartbeat_at is not None for j in jobs)
+
+
+async def test_fetch_respects_limits_per_queue_and_skips_delayed_jobs(db: Database) -> None:
+    await queue.send_many(db, [JobSpec.of("a") for _ in range(5)] + [JobSpec.of("b")] * 3)
+    await queue.send(db, "a", delay=3600)
+    jobs = await queue.fetch(db, {"a": 10, "b": 2, "unknown": 4}, "w")
+    assert sorted(j.queue for j in jobs) == ["a"] * 5 + ["b"] * 2
+    assert await queue.fetch(db, {"a": 10}, "w") == []
+    later = await queue.next_start_after(db, ["a"])
+    assert later is not None and later > datetime.now(UTC) + timedelta(minutes=59)
+
+
+async def test_a_paused_queue_gives_nothing_until_resumed(db: Database, notifications) -> None:
+    await queue.send(db, "p")
+    await queue.pause_queue(db, "p")
+    assert await queue.fetch(db, {"p": 5}, "w") == []
+    await queue.resume_queue(db, "p")
+    assert len(await queue.fetch(db, {"p": 5}, "w")) == 1
+    # Resuming wakes the workers, since no insert would.
+    assert any(p["queue"] == "p" for p in notifications.on("wakeup"))
+
+
+async def test_fleet_limit_caps_active_jobs_across_concurrent_fetchers(db: Database) -> None:
+    await queue.create_queue(db, "capped", fleet_limit=5)
+    await queue.send_many(db, [JobSpec.of("capped") for _ in range(200)])
+    fetched = await asyncio.gather(*(
+        queue.fetch(db, {"capped": 3}, f"w{i}") for i in range(10)))
+    assert sum(len(jobs) for jobs in fetched) == 5
+    done = [job for jobs in fetched for job in jobs][:2]
+    await queue.complete_many(db, [(j.id, None) for j in done])
+    fetched = await asyncio.gather(*(
+        queue.fetch(db, {"capped": 3}, f"w{i}") for i in range(10)))
+    assert sum(len(jobs) for jobs in fetched) == 2
+
+
+async def test_eight_concurrent_fetchers_hand_out_each_of_ten_thousand_jobs_once(
+    db: Database,
+) -> None:
+    sent = await queue.send_many(db, [JobSpec.of("race", {"i": i}) for i in range(10_000)])
+    seen: list[int] = []
+
+    async def fetcher(name: str) -> None:
+        while jobs := await queue.fetch(db, {"race": 50}, name):
+            seen.extend(j.id for j in jobs)
+            await queue.complete_many(db, [(j.id, None) for j in jobs], worker_id=name)
+
+    await asyncio.gather(*(fetcher(f"w{i}") for i in range(8)))
+    assert len(seen) == 10_000
+    assert set(seen) == {s.id for s in sent}
+    counts = await queue.count_jobs(db)
+    assert counts["race"] == {"completed": 10_000}
+
+
+async def test_heartbeat_reports_only_jobs_still_held(db: Database) -> None:
+    await queue.send_many(db, [JobSpec.of("hb") for _ in range(3)])
+    jobs = await queue.fetch(db, {"hb": 3}, "w1")
+    await queue.cancel(db, [jobs[0].id])
+    held = await queue.heartbeat(db, [j.id for j in jobs], "w1")
+    assert held == {jobs[1].id, jobs[2].id}
+    assert await queue.heartbeat(db, [j.id for j in jobs], "someone-else") == set()
+
+
+async def test_release_hands_jobs_back_without_counting_the_attempt(db: Database) -> None:
+    await queue.send(db, "r")
+    [job] = await queue.fetch(db, {"r": 1}, "w1")
+    assert await queue.release(db, [job.id], "w1") == [job.id]
+    back = await queue.get_job(db, job.id)
+    assert (back.state, back.attempt, back.worker_id) == ("created", 0, None)
+    [again] = await queue.fetch(db, {"r": 1}, "w2")
+    assert (again.id, again.attempt) == (job.id, 1)
+
+
+async def test_progress_is_recorded_and_published(db: Database, notifications) -> None:
+    await queue.send(db, "prog")
+    [job] = await queue.fetch(db, {"prog": 1}, "w")
+    assert await queue.set_progress(db, job.id, 40, "half-way there", worker_id="w")
+    assert not await queue.set_progress(db, job.id, 50, worker_id="other")
+    stored = await queue.get_job(db, job.id)
+    assert (stored.progress, stored.progress_message) == (40, "half-way there")
+    from tests.support import wait_until
+
+    events = await wait_until(
+        lambda: [p for p in notifications.on("events") if p["state"] == "progress"])
+    assert events[0] == {"state": "progress", "ids": [job.id], "progress": 40,
+                         "message": "half-way there"}
+
+
+@pytest.mark.parametrize(
+    ("wanted", "worker", "field"),
+    [({"Bad": 1}, "w", "queue"), ({"q": -1}, "w", "limit"), ({"q": 1}, "", "worker_id")],
+)
+async def test_fetch_refuses_bad_input(db: Database, wanted, worker, field) -> None:
+    with pytest.raises(InvalidInput) as error:
+        await queue.fetch(db, wanted, worker)
+    assert error.value.field == field

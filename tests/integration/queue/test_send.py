@@ -1,0 +1,165 @@
+"""Sending jobs: defaults, options, dedupe, transactions, wake-ups and bad input."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared import queue
+from shared.db import Database
+from shared.queue import InvalidInput, JobSpec
+from tests.support import wait_until
+
+
+async def count_rows(db: Database, table: str) -> int:
+    return await db.pool.fetchval(f'SELECT count(*) FROM "{db.schema}".{table}')
+
+
+async def test_send_takes_the_queue_policy_and_creates_the_queue(db: Database) -> None:
+    sent = await queue.send(db, "emails", {"to": "a@example.com"})
+    assert sent.created
+    job = await queue.get_job(db, sent.id)
+    assert (job.queue, job.state, job.data, job.priority) == (
+        "emails", "created", {"to": "a@example.com"}, 0)
+    assert (job.retry_limit, job.retry_delay_seconds, job.retry_backoff) == (2, 60.0, True)
+    assert job.run_timeout_seconds == 900.0
+    assert (await queue.get_queue(db, "emails")).retry_limit == 2
+
+
+async def test_per_job_options_override_the_queue(db: Database) -> None:
+    await queue.create_queue(db, "reports", retry_limit=5, retry_delay_seconds=10)
+    at = datetime.now(UTC) + timedelta(hours=1)
+    sent = await queue.send(
+        db, "reports", [1, 2], priority=7, start_after=at, retry_limit=1, retry_delay=3,
+        retry_backoff=False, retry_delay_max=30, run_timeout=12, singleton_key="r-1")
+    job = await queue.get_job(db, sent.id)
+    assert job.data == [1, 2]
+    assert job.priority == 7
+    assert abs((job.start_after - at).total_seconds()) < 0.001
+    assert (job.retry_limit, job.retry_delay_seconds, job.retry_backoff) == (1, 3.0, False)
+    assert (job.retry_delay_max_seconds, job.run_timeout_seconds) == (30.0, 12.0)
+    assert job.singleton_key == "r-1"
+    other = await queue.get_job(db, (await queue.send(db, "reports")).id)
+    assert (other.retry_limit, other.retry_delay_seconds) == (5, 10.0)
+
+
+async def test_delay_sets_start_after_from_the_database_clock(db: Database) -> None:
+    now = await db.pool.fetchval("SELECT now()")
+    job = await queue.get_job(db, (await queue.send(db, "later", delay=90)).id)
+    assert 89 <= (job.start_after - now).total_seconds() <= 91
+
+
+async def test_singleton_key_returns_the_waiting_job(db: Database) -> None:
+    first = await queue.send(db, "sync", {"n": 1}, singleton_key="user-7")
+    second = await queue.send(db, "sync", {"n": 2}, singleton_key="user-7")
+    assert second == queue.Sent(first.id, False)
+    other_queue = await queue.send(db, "sync2", singleton_key="user-7")
+    assert other_queue.created
+    # Once the holder has ended, the key is free again.
+    [job] = await queue.fetch(db, {"sync": 1}, "w")
+    await queue.complete(db, job.id)
+    third = await queue.send(db, "sync", {"n": 3}, singleton_key="user-7")
+    assert third.created and third.id != first.id
+
+
+async def test_fifty_concurrent_sends_with_one_singleton_key_make_one_job(db: Database) -> None:
+    await queue.create_queue(db, "dedupe")
+    results = await asyncio.gather(*(
+        queue.send(db, "dedupe", {"i": i}, singleton_key="same") for i in range(50)))
+    assert len({r.id for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+    assert await count_rows(db, "jobs") == 1
+
+
+async def test_send_in_a_rolled_back_transaction_leaves_nothing_and_wakes_nobody(
+    db: Database, notifications,
+) -> None:
+    async with db.pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        sent = await queue.send(db, "ghost", {"x": 1}, conn=conn)
+        await tx.rollback()
+    with pytest.raises(queue.NotFound):
+        await queue.get_job(db, sent.id)
+    # Notifications arrive in commit order: once the marker's has come, a wake-up for the
+    # rolled-back send would have come before it.
+    await queue.send(db, "marker")
+    await wait_until(lambda: notifications.on("wakeup"), message="marker wake-up")
+    assert [p["queue"] for p in notifications.on("wakeup")] == ["marker"]
+
+
+async def test_send_in_a_committed_transaction_wakes_at_commit(db: Database, notifications) -> None:
+    async with db.pool.acquire() as conn, conn.transaction():
+        await queue.send(db, "tx", conn=conn)
+        await queue.send(db, "marker", conn=conn)
+    await wait_until(lambda: len(notifications.on("wakeup")) == 2, message="two wake-ups")
+    assert {p["queue"] for p in notifications.on("wakeup")} == {"tx", "marker"}
+
+
+async def test_send_many_is_one_statement_and_one_notification_per_queue(
+    db: Database, notifications,
+) -> None:
+    specs = [JobSpec.of("bulk-a" if i % 2 else "bulk-b", {"i": i}) for i in range(2000)]
+    results = await queue.send_many(db, specs)
+    assert len(results) == 2000 and all(r.created for r in results)
+    assert [r.id for r in results] == sorted(r.id for r in results)
+    first, last = await queue.get_job(db, results[0].id), await queue.get_job(db, results[-1].id)
+    assert (first.data, last.data) == ({"i": 0}, {"i": 1999})
+    await queue.send(db, "marker")
+    await wait_until(lambda: any(p["queue"] == "marker" for p in notifications.on("wakeup")))
+    assert sorted(p["queue"] for p in notifications.on("wakeup")) == ["bulk-a", "bulk-b", "marker"]
+
+
+async def test_send_many_thirty_thousand_jobs_in_one_call(db: Database) -> None:
+    specs = [JobSpec.of("collect-analytics", {"user_role": i}) for i in range(30_000)]
+    results = await queue.send_many(db, specs)
+    assert len({r.id for r in results}) == 30_000
+    assert await count_rows(db, "jobs") == 30_000
+
+
+async def test_send_many_dedupes_against_waiting_jobs_and_within_the_call(db: Database) -> None:
+    held = await queue.send(db, "d", singleton_key="k1")
+    results = await queue.send_many(db, [
+        JobSpec.of("d", singleton_key="k1"), JobSpec.of("d", singleton_key="k2"),
+        JobSpec.of("d", singleton_key="k2"), JobSpec.of("d"),
+    ])
+    assert results[0] == queue.Sent(held.id, False)
+    assert results[1].created and results[2] == queue.Sent(results[1].id, False)
+    assert results[3].created
+    assert await count_rows(db, "jobs") == 3
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda db: queue.send(db, "Bad Name"), "queue"),
+        (lambda db: queue.send(db, ""), "queue"),
+        (lambda db: queue.send(db, "x" * 64), "queue"),
+        (lambda db: queue.send(db, "ok", {1, 2}), "data"),
+        (lambda db: queue.send(db, "ok", {"b": b"bytes"}), "data"),
+        (lambda db: queue.send(db, "ok", priority=5000), "priority"),
+        (lambda db: queue.send(db, "ok", priority=True), "priority"),
+        (lambda db: queue.send(db, "ok", delay=-1), "delay"),
+        (lambda db: queue.send(db, "ok", delay=10**9), "delay"),
+        (lambda db: queue.send(db, "ok", start_after=datetime(2030, 1, 1)), "start_after"),
+        (lambda db: queue.send(db, "ok", retry_limit=-1), "retry_limit"),
+        (lambda db: queue.send(db, "ok", run_timeout=0), "run_timeout"),
+        (lambda db: queue.send(db, "ok", singleton_key=""), "singleton_key"),
+        (lambda db: queue.send(db, "ok", batch_id=0), "batch_id"),
+        (lambda db: queue.send_many(db, [{"queue": "ok"}]), "jobs"),
+    ],
+)
+async def test_bad_input_is_refused_and_nothing_is_written(db: Database, call, field) -> None:
+    with pytest.raises(InvalidInput) as error:
+        await call(db)
+    assert error.value.field == field
+    assert await count_rows(db, "jobs") == 0
+    assert await count_rows(db, "queues") == 0
+
+
+async def test_sending_into_an_unknown_batch_is_refused_and_writes_nothing(db: Database) -> None:
+    with pytest.raises(queue.NotFound):
+        await queue.send(db, "child", batch_id=12345)
+    assert await count_rows(db, "jobs") == 0

@@ -1,0 +1,38 @@
+"""Logs never carry secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from shared.logging import configure_logging, get_logger, mask_secrets
+
+
+def test_mask_secrets_hides_url_passwords() -> None:
+    assert mask_secrets("postgresql://ms8:s3cr3t@127.0.0.1:5432/db") == (
+        "postgresql://ms8:***@127.0.0.1:5432/db")
+    assert mask_secrets("no secret here") == "no secret here"
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    handlers = logging.getLogger().handlers[:]
+    yield
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
+    logging.getLogger().handlers[:] = handlers
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_json_logs_mask_secret_keys_and_urls(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("test", "info", "json")
+    get_logger("t").info(
+        "connecting", url="postgresql://u:pw123@h/db", password="pw123", api_key="k-999", n=3)
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    record = json.loads(line)
+    assert "pw123" not in line and "k-999" not in line
+    assert record["event"] == "connecting" and record["n"] == 3 and record["process"] == "test"

@@ -1,0 +1,43 @@
+"""Settings: defaults, and errors that name the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.settings import Settings, SettingsError
+
+
+def test_defaults_need_no_environment() -> None:
+    settings = Settings.from_env({})
+    assert settings.database_url is None
+    assert (settings.schema, settings.env, settings.auto_migrate) == ("ms8jobs", "dev", True)
+    assert settings.statement_cache
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"DATABASE_URL": "mysql://x@y/z"}, "DATABASE_URL"),
+        ({"DATABASE_DIRECT_URL": "not a url"}, "DATABASE_DIRECT_URL"),
+        ({"MS8_SCHEMA": "Bad-Schema"}, "MS8_SCHEMA"),
+        ({"MS8_POOL_MAX": "many"}, "MS8_POOL_MAX"),
+        ({"MS8_POOL_MAX": "0"}, "MS8_POOL_MAX"),
+        ({"MS8_POOL_MIN": "5", "MS8_POOL_MAX": "2"}, "MS8_POOL_MAX"),
+        ({"MS8_PGBOUNCER": "maybe"}, "MS8_PGBOUNCER"),
+        ({"MS8_CONNECT_TIMEOUT": "nan"}, "MS8_CONNECT_TIMEOUT"),
+        ({"MS8_ENV": "staging"}, "MS8_ENV"),
+    ],
+)
+def test_a_bad_value_names_its_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        Settings.from_env(env)
+
+
+def test_the_error_does_not_echo_a_password() -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({"DATABASE_URL": "mysql://user:hunter2@db/x"})
+    assert "hunter2" not in str(error.value)
+
+
+def test_pgbouncer_mode_turns_off_prepared_statement_cache() -> None:
+    assert not Settings.from_env({"MS8_PGBOUNCER": "true"}).statement_cache

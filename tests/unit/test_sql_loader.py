@@ -1,0 +1,45 @@
+"""The named-query loader: parsing, schema substitution, and its errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.sql import Queries, SqlError, check_schema_name, parse_queries, render
+
+
+def test_parse_splits_named_queries_and_keeps_descriptions() -> None:
+    text = "-- file comment\n\n-- name: one\n-- says why\nSELECT 1;\n\n-- name: two\nSELECT 2;\n"
+    assert parse_queries(text) == {"one": "-- says why\nSELECT 1;", "two": "SELECT 2;"}
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("SELECT 0;\n-- name: one\nSELECT 1;", "before the first"),
+        ("-- name: one\n-- only a comment\n", "empty"),
+        ("-- name: one\nSELECT 1;\n-- name: one\nSELECT 2;", "twice"),
+    ],
+)
+def test_parse_refuses_malformed_files(text: str, problem: str) -> None:
+    with pytest.raises(SqlError, match=problem):
+        parse_queries(text, "x.sql")
+
+
+def test_render_quotes_the_schema_and_fills_channels() -> None:
+    sql = "SELECT * FROM /*schema*/jobs; NOTIFY x; SELECT pg_notify('/*channel*/wakeup', '')"
+    assert render(sql, "tenant_1") == (
+        'SELECT * FROM "tenant_1".jobs; NOTIFY x; SELECT pg_notify(\'tenant_1.wakeup\', \'\')')
+
+
+@pytest.mark.parametrize("schema", ["", "1abc", "Upper", 'x"; DROP TABLE y; --', "a" * 41])
+def test_schema_names_that_could_break_sql_are_refused(schema: str) -> None:
+    with pytest.raises(SqlError, match="schema name"):
+        check_schema_name(schema)
+
+
+def test_all_project_queries_load_and_a_missing_name_fails_clearly() -> None:
+    queries = Queries.load("ms8jobs")
+    assert '"ms8jobs".fetch_jobs' in queries.fetch_jobs
+    assert "/*" not in queries.send_job.replace("/**/", "")
+    with pytest.raises(SqlError, match="no query named 'nope'"):
+        queries["nope"]

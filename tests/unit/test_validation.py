@@ -1,0 +1,48 @@
+"""Validation of values entering the core: each error names its field."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from shared.queue import InvalidInput, JobSpec
+from shared.queue import validation as check
+
+
+@pytest.mark.parametrize("name", ["a", "collect-analytics", "x.y_z-1", "0", "a" * 63])
+def test_good_queue_names(name: str) -> None:
+    assert check.queue_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "A", "-a", "a b", "a" * 64, None, 5, "ä"])
+def test_bad_queue_names(name: object) -> None:
+    with pytest.raises(InvalidInput) as error:
+        check.queue_name(name)
+    assert error.value.field == "queue"
+
+
+def test_json_text_refuses_what_json_cannot_carry_and_huge_documents() -> None:
+    assert check.json_text({"a": [1, "b", None]}) == '{"a":[1,"b",null]}'
+    for bad in ({1, 2}, object(), {"k": b"x"}):
+        with pytest.raises(InvalidInput):
+            check.json_text(bad)
+    with pytest.raises(InvalidInput, match="limit"):
+        check.json_text("x" * (check.MAX_DATA_BYTES + 1))
+
+
+def test_numbers_refuse_bools_nan_and_out_of_range() -> None:
+    with pytest.raises(InvalidInput):
+        check.priority(True)
+    with pytest.raises(InvalidInput):
+        check.delay(math.nan)
+    with pytest.raises(InvalidInput):
+        check.run_timeout(0)
+    assert check.run_timeout(0.5) == 0.5
+
+
+def test_job_spec_refuses_start_after_and_delay_together() -> None:
+    from datetime import UTC, datetime
+
+    with pytest.raises(InvalidInput, match="not both"):
+        JobSpec.of("q", start_after=datetime.now(UTC), delay=5)
