@@ -112,7 +112,8 @@ async def ensure_schema(conn: asyncpg.Connection, queries: Queries, *, auto_migr
     return latest
 
 
-async def _main() -> None:
+async def run_migrations() -> None:
+    """Apply missing migrations to the configured database (the Procfile release step)."""
     from shared.db import resolve_urls, retry_connection
     from shared.logging import configure_logging
     from shared.settings import Settings
@@ -132,4 +133,4 @@ async def _main() -> None:
 if __name__ == "__main__":
     import asyncio
 
-    asyncio.run(_main())
+    asyncio.run(run_migrations())

@@ -1,0 +1,130 @@
+"""Run the whole stack locally: database, migrations, api, worker(s) and scheduler.
+
+With no ``DATABASE_URL``, the embedded PostgreSQL under ``.data/`` is started (or
+adopted) first. Each service runs as its own process, exactly as deployed, and its
+output is prefixed with its name. Ctrl-C (or SIGTERM) stops them all gracefully; if one
+dies, the others are stopped and the exit status says so.
+
+    python -m devstack [--workers N] [--no-scheduler] [--port 8000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.logging import mask_secrets
+from shared.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Service:
+    name: str
+    module: str
+    args: list[str]
+
+
+def services(args: argparse.Namespace) -> list[Service]:
+    found = []
+    if (ROOT / "api" / "__main__.py").exists():
+        found.append(Service("api", "api", []))
+    if (ROOT / "worker" / "__main__.py").exists():
+        found += [Service(f"worker.{i + 1}", "worker", []) for i in range(args.workers)]
+    if (ROOT / "scheduler" / "__main__.py").exists() and not args.no_scheduler:
+        found.append(Service("scheduler", "scheduler", []))
+    stub = ROOT / "stub" / "__main__.py"
+    if stub.exists():
+        found.append(Service("stub", "stub", []))
+    return found
+
+
+async def pump(name: str, stream: asyncio.StreamReader, width: int) -> None:
+    prefix = f"{name:<{width}} | ".encode()
+    while line := await stream.readline():
+        sys.stdout.buffer.write(prefix + line)
+        sys.stdout.flush()
+
+
+async def run(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    env = dict(os.environ)
+    if settings.database_url is None:
+        from shared.embedded import ensure_embedded
+
+        url = ensure_embedded(Path(settings.data_dir) / "pg")
+        env["DATABASE_URL"] = url
+        print(f"devstack | embedded PostgreSQL at {mask_secrets(url)}", flush=True)
+    env.setdefault("PORT", str(args.port))
+    env.setdefault("MS8_ENV", "dev")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+
+    migrate = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "shared.migrate", env=env, cwd=ROOT)
+    if await migrate.wait() != 0:
+        print("devstack | migrations failed; not starting the services", flush=True)
+        return 1
+
+    todo = services(args)
+    if not todo:
+        print("devstack | no service to run", flush=True)
+        return 1
+    width = max(len(s.name) for s in todo)
+    procs: dict[str, asyncio.subprocess.Process] = {}
+    pumps = []
+    for service in todo:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", service.module, *service.args, env=env, cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        procs[service.name] = proc
+        assert proc.stdout is not None
+        pumps.append(asyncio.create_task(pump(service.name, proc.stdout, width)))
+    if "api" in procs:
+        print(f"devstack | dashboard: http://127.0.0.1:{env['PORT']}/", flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    waits = {asyncio.create_task(p.wait()): name for name, p in procs.items()}
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({*waits, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    status = 0
+    for task in done:
+        if task in waits:
+            print(f"devstack | {waits[task]} exited with {task.result()}; stopping the rest",
+                  flush=True)
+            status = 1
+    for proc in procs.values():
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(asyncio.gather(*(p.wait() for p in procs.values())), 30)
+    except TimeoutError:
+        for proc in procs.values():
+            if proc.returncode is None:
+                proc.kill()
+    await asyncio.gather(*pumps, return_exceptions=True)
+    stopper.cancel()
+    return status
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__.split("\n")[0])
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--no-scheduler", action="store_true", help="do not run the scheduler")
+    parser.add_argument("--port", type=int, default=8000, help="api port (default 8000)")
+    sys.exit(asyncio.run(run(parser.parse_args())))
+
+
+if __name__ == "__main__":
+    main()
