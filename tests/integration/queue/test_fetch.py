@@ -117,3 +117,21 @@ async def test_fetch_refuses_bad_input(db: Database, wanted, worker, field) -> N
     with pytest.raises(InvalidInput) as error:
         await queue.fetch(db, wanted, worker)
     assert error.value.field == field
+
+
+async def test_state_changes_are_published_on_the_events_channel(
+    db: Database, notifications,
+) -> None:
+    from tests.support import wait_until
+
+    batch_id, sent = await queue.send_batch(db, [JobSpec.of("ev"), JobSpec.of("ev")])
+    jobs = await queue.fetch(db, {"ev": 2}, "w")
+    await queue.complete_many(db, [(jobs[0].id, None)])
+    await queue.fail(db, jobs[1].id, "x")
+    events = await wait_until(lambda: [
+        e for e in notifications.on("events") if e["state"] != "progress"
+    ] if len(notifications.on("events")) >= 3 else None)
+    ids = sorted(s.id for s in sent)
+    assert events[0] == {"state": "active", "ids": ids}
+    assert events[1] == {"state": "completed", "ids": [jobs[0].id], "batch_ids": [batch_id]}
+    assert events[2] == {"state": "retry", "ids": [jobs[1].id]}
