@@ -25,6 +25,12 @@ from shared.queue.finish import (
     fail_many,
     resume,
 )
+from shared.queue.maintenance import (
+    Reclaimed,
+    prune_history,
+    reclaim_lost_jobs,
+    release_orphans,
+)
 from shared.queue.models import (
     ALL_STATES,
     FINISHED_STATES,
@@ -51,10 +57,11 @@ from shared.queue.send import JobSpec, send, send_many
 __all__ = [
     "ALL_STATES", "FINISHED_STATES", "WAITING_STATES", "Batch", "BatchTotals", "FailResult",
     "Failure", "InvalidInput", "InvalidState", "Job", "JobSpec", "NotFound", "QueueError",
-    "QueuePolicy", "Sent", "SingletonTaken", "cancel", "complete", "complete_many",
+    "QueuePolicy", "Reclaimed", "Sent", "SingletonTaken", "cancel", "complete", "complete_many",
     "count_jobs", "create_batch", "create_queue", "delete", "fail", "fail_many", "fetch",
     "finish_batches", "finish_pending_batches", "get_batch", "get_job", "get_queue",
     "heartbeat", "list_batches", "list_jobs", "list_queues", "next_start_after",
-    "pause_queue", "redrive", "release", "resume", "resume_queue", "seal_batch", "send",
+    "pause_queue", "prune_history", "reclaim_lost_jobs", "redrive", "release",
+    "release_orphans", "resume", "resume_queue", "seal_batch", "send",
     "send_batch", "send_many", "set_progress", "update_queue",
 ]
