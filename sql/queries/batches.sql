@@ -25,7 +25,7 @@ WITH ready AS (
                      SELECT state, count(*) AS n FROM /*schema*/history h
                      WHERE h.batch_id = b.id GROUP BY state) s),
         completion_job_id = CASE WHEN b.on_complete_queue IS NOT NULL THEN
-            nextval(pg_get_serial_sequence('/*schema*/jobs', 'id')) END
+            nextval('/*schema*/jobs_id_seq') END
     WHERE b.id = ANY($1::bigint[]) AND b.sealed AND b.finished_at IS NULL
       AND NOT EXISTS (SELECT 1 FROM /*schema*/jobs j WHERE j.batch_id = b.id)
     RETURNING b.*

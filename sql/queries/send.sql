@@ -28,7 +28,7 @@ SELECT (SELECT id FROM /*schema*/jobs WHERE queue = $1::text AND singleton_key =
 -- drawn first so that the result lists them in input order: ids[i] belongs to job i, and
 -- inserted[i] is false where a waiting or active job already held its singleton key.
 WITH input AS MATERIALIZED (
-    SELECT nextval(pg_get_serial_sequence('/*schema*/jobs', 'id')) AS id, i.*
+    SELECT nextval('/*schema*/jobs_id_seq') AS id, i.*
     FROM unnest($1::text[], $2::jsonb[], $3::smallint[], $4::timestamptz[],
                 $5::double precision[], $6::integer[], $7::double precision[], $8::boolean[],
                 $9::double precision[], $10::double precision[], $11::text[])
