@@ -1,0 +1,193 @@
+"""``python -m bench``: every scenario, on ms8-jobs and its peers, in one run, one table.
+
+    python -m bench                  the full run (the issue's sizes; under ten minutes)
+    python -m bench --quick          small sizes, about a minute
+    python -m bench --only drain     one scenario (repeatable: --only enqueue --only idle)
+    python -m bench --json out.json  also write every sample, note and the machine
+    python -m bench --explain        also print EXPLAIN (ANALYZE, BUFFERS) of fetch and complete
+    python -m bench --profile        also profile the worker draining (py-spy)
+
+Progress goes to stderr, the table to stdout. A scenario that fails is reported and the
+run goes on; the exit status is then 1. Peers (PGQueuer, Procrastinate) are measured
+when installed (``pip install -e '.[bench]'``), and skipped with a note otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import api_load, history, scenarios
+from bench.context import Context
+from bench.ms8 import Ms8System, worker_available
+from bench.results import Report
+from bench.server import ROOT, Server
+from bench.sizes import FULL, QUICK, TINY
+from bench.systems import System
+from shared.logging import configure_logging
+
+SCENARIOS = ("enqueue", "drain", "latency", "idle", "api", "history")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="small sizes, about a minute")
+    size.add_argument("--tiny", action="store_true",
+                      help="smallest sizes: proves the code paths work (smoke test)")
+    parser.add_argument("--only", action="append", choices=SCENARIOS, metavar="SCENARIO",
+                        help=f"run only this scenario ({', '.join(SCENARIOS)}); repeatable")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
+    parser.add_argument("--no-peers", action="store_true", help="measure ms8-jobs only")
+    parser.add_argument("--explain", action="store_true",
+                        help="print EXPLAIN (ANALYZE, BUFFERS) of fetch and complete")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile the ms8-jobs worker during the first 1-worker drain (py-spy)")
+    parser.add_argument("--log-dir", type=Path, default=None,
+                        help="where process logs go (default: bench/results/<time>)")
+    return parser.parse_args(argv)
+
+
+def peers(enabled: bool) -> tuple[list[System], list[str]]:
+    """The peers to measure, and notes on those that cannot be."""
+    if not enabled:
+        return [], ["peers not measured (--no-peers)"]
+    found: list[System] = []
+    notes = []
+    if importlib.util.find_spec("pgqueuer"):
+        from bench.pgqueuer_peer import PgQueuerSystem
+
+        found.append(PgQueuerSystem())
+    else:
+        notes.append("PGQueuer not installed: pip install -e '.[bench]'")
+    if importlib.util.find_spec("procrastinate"):
+        from bench.procrastinate_peer import ProcrastinateSystem
+
+        found.append(ProcrastinateSystem())
+    else:
+        notes.append("Procrastinate not installed: pip install -e '.[bench]'")
+    return found, notes
+
+
+def machine(server: Server) -> dict[str, str]:
+    mem_kb = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal:")), 0)
+
+    def version(package: str) -> str:
+        try:
+            return importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpus": str(os.cpu_count()),
+        "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
+        "cpu model": _cpu_model(),
+        "postgresql": server.version,
+        "python": platform.python_version(),
+        "asyncpg": version("asyncpg"),
+        "pgqueuer": version("pgqueuer"),
+        "procrastinate": version("procrastinate"),
+    }
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
+async def run(args: argparse.Namespace) -> int:
+    sizes = TINY if args.tiny else QUICK if args.quick else FULL
+    configure_logging("bench", "warning", "console")
+    wanted = set(args.only or SCENARIOS)
+    log_dir = args.log_dir or ROOT / "bench" / "results" / time.strftime("%Y%m%d-%H%M%S")
+    report = Report()
+    server = await Server.start()
+    ctx = Context(server=server, sizes=sizes, report=report, log_dir=log_dir,
+                  profile=args.profile, explain=args.explain)
+    ms8 = Ms8System()
+    peer_systems, peer_notes = peers(not args.no_peers)
+    systems: list[System] = [ms8, *peer_systems]
+    report.context = {
+        "command": "python -m bench " + " ".join(sys.argv[1:]),
+        "sizes": sizes.name,
+        "machine": machine(server),
+        "settings": {s.name: s.settings_text for s in systems},
+        "notes": list(peer_notes),
+    }
+    with_worker = systems if worker_available() else peer_systems
+    if not worker_available():
+        report.context["notes"].append(
+            "ms8-jobs worker not available: its drain, latency and idle are not measured")
+    failures = 0
+
+    async def attempt(what: str, step: Callable[[], Awaitable[None]]) -> None:
+        nonlocal failures
+        ctx.say(f"-- {what}")
+        try:
+            await step()
+        except Exception as error:  # one failed scenario must not lose the others
+            failures += 1
+            report.context["notes"].append(f"{what} failed: {error}")
+            ctx.say(f"!! {what} failed: {error}\n{traceback.format_exc()}")
+
+    if "enqueue" in wanted:
+        for system in systems:
+            await attempt(f"enqueue on {system.name}",
+                          lambda s=system: scenarios.enqueue(ctx, s))
+    if "drain" in wanted:
+        for workers in (1, 2):
+            for system in with_worker:
+                await attempt(f"drain with {workers} on {system.name}",
+                              lambda s=system, w=workers: scenarios.drain(ctx, s, w))
+    if "latency" in wanted:
+        for system in with_worker:
+            await attempt(f"latency on {system.name}",
+                          lambda s=system: scenarios.latency(ctx, s))
+    if "idle" in wanted and with_worker:
+        await attempt("idle cost", lambda: scenarios.idle(ctx, with_worker))
+    if "api" in wanted:
+        await attempt("API sends", lambda: api_load.run(ctx))
+    if "history" in wanted or args.explain:
+        await attempt("fetch with history", lambda: history.run(ctx, measure="history" in wanted))
+
+    print(f"\nms8-jobs benchmark ({sizes.name}), {report.context['machine']['date']}\n")
+    print(report.table())
+    notes = report.notes()
+    if notes or report.context["notes"]:
+        print("\nNotes:")
+        for note in report.context["notes"]:
+            print(f"- {note}")
+        if notes:
+            print(notes)
+    print("\nSettings:")
+    for name, text in report.context["settings"].items():
+        print(f"- {name}: {text}")
+    for title, text in report.sections.items():
+        print(f"\n== {title} ==\n{text}")
+    if args.json:
+        report.write_json(args.json)
+        ctx.say(f"results written to {args.json}")
+    return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

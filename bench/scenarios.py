@@ -1,0 +1,210 @@
+"""The scenarios every system runs (1-4 of the issue), each in fresh databases.
+
+1. ``enqueue``: bulk enqueue of N jobs through the system's bulk API (jobs/s).
+2. ``drain``: N queued no-op jobs, then 1 or 2 worker processes; the rate is N over the
+   span from the first job's start to the last job's end, read from the system's own
+   tables after the drain (worker start-up is not counted). The peak resident memory
+   of the single worker is recorded along the way.
+3. ``latency``: an idle worker, then single sends at a steady rate; for each job the
+   time from the send's commit (``time.time()`` in the sender, right after the send
+   returned) to its handler's first line (``time.time()`` in the worker, reported by
+   ``bench.probe``).
+4. ``idle``: an idle worker that has run one job, left alone; statements per second it
+   sends to its database. The systems run this one side by side (each alone in its own
+   database), since it measures what they send, not how fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Sequence
+from functools import partial
+
+import asyncpg
+
+from bench import processes, statements
+from bench.context import Context, poll, watch
+from bench.probe import StartProbe
+from bench.profile import Profiler
+from bench.results import MS8, PGQUEUER, Target
+from bench.server import database_of
+from bench.systems import SendOne, System, Window
+
+MB = 1024 * 1024
+
+
+def _slug(system: System) -> str:
+    return system.name.lower().replace("-", "")
+
+
+async def enqueue(ctx: Context, system: System) -> None:
+    n = ctx.sizes.enqueue_jobs
+    metric = ctx.report.metric(
+        "enqueue", f"bulk enqueue of {n:,}", "jobs/s", "higher",
+        target=Target("≥ 100,000/s (30k ≤ 0.3 s)", 100_000, "higher"))
+    for rep in range(ctx.sizes.reps):
+        async with ctx.server.database(f"enqueue_{_slug(system)}") as url:
+            await system.install(url)
+            seconds = await system.enqueue_many(url, n)
+        metric.add(system.name, n / seconds)
+        ctx.say(f"{system.name}: enqueued {n:,} in {seconds:.3f} s (run {rep + 1})")
+
+
+async def drain(ctx: Context, system: System, workers: int) -> None:
+    n = ctx.sizes.drain_jobs
+    if workers == 1:
+        metric = ctx.report.metric(
+            "drain_1", f"drain of {n:,}, 1 worker", "jobs/s", "higher",
+            target=Target("≥ 2x PGQueuer", 2.0, "higher", peer=PGQUEUER))
+        rss = ctx.report.metric(
+            "drain_rss", f"worker peak RSS draining {n:,}", "MB", "lower", digits=1,
+            target=Target("≤ 150 MB", 150.0, "lower"))
+    else:
+        metric = ctx.report.metric(
+            f"drain_{workers}", f"drain of {n:,}, {workers} workers", "jobs/s", "higher",
+            target=Target("> 1 worker", 1.0, "higher", versus="drain_1"))
+    for rep in range(ctx.sizes.reps):
+        async with ctx.server.database(f"drain_{_slug(system)}") as url:
+            profile = ctx.profile and system.name == MS8 and workers == 1 and rep == 0
+            window, complete, peak = await _drain_once(ctx, system, url, workers, profile)
+        if not window.rate:
+            raise RuntimeError(f"{system.name}: no job finished within the drain cap")
+        note = None
+        if not complete:
+            note = (f"cut short after {ctx.sizes.drain_cap:.0f} s: rate over the "
+                    f"{window.finished:,} of {n:,} jobs done by then")
+        metric.add(system.name, window.rate, note)
+        if workers == 1:
+            rss.add(system.name, peak / MB)
+        ctx.say(f"{system.name}: drained {window.finished:,} with {workers} worker(s) in "
+                f"{window.seconds:.2f} s = {window.rate:,.0f}/s (run {rep + 1})")
+        if not complete:
+            break  # a capped drain is not repeated: its rate is already known
+
+
+async def _drain_once(
+    ctx: Context, system: System, url: str, workers: int, profile: bool,
+) -> tuple[Window, bool, int]:
+    """Fill the queue, start the workers, wait until it is empty (or the cap passes);
+    returns the window read from the database, whether it drained, and peak RSS."""
+    await system.install(url)
+    await system.enqueue_many(url, ctx.sizes.drain_jobs)
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("ANALYZE")  # every system gets the statistics of its backlog
+        async with processes.running(system.workers(url, workers, {}), ctx.log_dir) as procs:
+            profiler = None
+            if profile:
+                profiler = Profiler.start(procs[0], ctx.log_dir / "drain-profile")
+            deadline = time.monotonic() + ctx.sizes.drain_cap
+            complete = await poll(partial(_drained, system, conn), procs, deadline=deadline)
+            peak = procs[0].peak_rss
+            if profiler is not None:
+                ctx.report.sections["profile"] = profiler.finish()
+        return await system.window(conn), complete, peak
+    finally:
+        await conn.close()
+
+
+async def _drained(system: System, conn: asyncpg.Connection) -> bool:
+    return await system.unfinished(conn) == 0
+
+
+async def _wait_started(probe: StartProbe, send: SendOne, procs: Sequence[processes.Process],
+                        timeout: float) -> None:
+    """Send one job and wait until a handler ran it: the worker is up and listening."""
+    await send("warm-up")
+    await watch(probe.wait_for({"warm-up"}, timeout), procs, timeout=timeout,
+                what="the worker's first job")
+
+
+async def latency(ctx: Context, system: System) -> None:
+    n, rate = ctx.sizes.latency_jobs, ctx.sizes.latency_rate
+    label = f"enqueue-to-start, {n} sends at {rate:.0f}/s"
+    targets = {50: Target("≤ 1 ms", 1.0, "lower"), 95: None, 99: Target("≤ 5 ms", 5.0, "lower")}
+    metrics = {p: ctx.report.metric(f"latency_p{p}", f"{label}, p{p}", "ms", "lower", digits=2,
+                                    target=t) for p, t in targets.items()}
+    probe = await StartProbe.open()
+    try:
+        async with ctx.server.database(f"latency_{_slug(system)}") as url:
+            await system.install(url)
+            specs = system.workers(url, 1, probe.env)
+            async with processes.running(specs, ctx.log_dir) as procs:
+                async with system.sender(url) as send:
+                    await _wait_started(probe, send, procs, ctx.sizes.start_timeout)
+                    committed: dict[str, float] = {}
+                    next_at = time.monotonic()
+                    for i in range(n):
+                        seq = str(i)
+                        await send(seq)
+                        committed[seq] = time.time()
+                        next_at += 1 / rate
+                        await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+                    await watch(probe.wait_for(set(committed), 30), procs, timeout=30,
+                                what="latency jobs")
+    finally:
+        probe.close()
+    delays = sorted((probe.starts[seq] - at) * 1000 for seq, at in committed.items())
+    cuts = statistics.quantiles(delays, n=100, method="inclusive")
+    for p, metric in metrics.items():
+        metric.add(system.name, cuts[p - 1])
+    ctx.say(f"{system.name}: latency p50 {cuts[49]:.2f} ms, p99 {cuts[98]:.2f} ms, "
+            f"max {delays[-1]:.2f} ms")
+
+
+async def idle(ctx: Context, systems: Sequence[System]) -> None:
+    seconds = ctx.sizes.idle_seconds
+    has_statements = ctx.server.has_stat_statements
+    per_second = ctx.report.metric(
+        "idle_statements" if has_statements else "idle_transactions",
+        f"idle worker over {seconds:.0f} s, "
+        + ("statements" if has_statements else "transactions"), "per s", "lower", digits=2,
+        target=Target("≤ 0.1/s", 0.1, "lower"))
+    admin = await ctx.server.admin()
+    try:
+        await statements.reset(admin, has_statements)
+    finally:
+        await admin.close()
+    counted = await asyncio.gather(*(_idle_one(ctx, s, seconds) for s in systems))
+    for system, (rate, note) in zip(systems, counted, strict=True):
+        per_second.add(system.name, rate, note)
+
+
+async def _idle_one(ctx: Context, system: System, seconds: float) -> tuple[float, str]:
+    has_statements = ctx.server.has_stat_statements
+    probe = await StartProbe.open()
+    try:
+        async with ctx.server.database(f"idle_{_slug(system)}") as url:
+            await system.install(url)
+            specs = system.workers(url, 1, probe.env)
+            async with processes.running(specs, ctx.log_dir) as procs:
+                async with system.sender(url) as send:
+                    await _wait_started(probe, send, procs, ctx.sizes.start_timeout)
+                await asyncio.sleep(ctx.sizes.idle_settle)  # start-up work is not idle cost
+                admin = await ctx.server.admin()
+                try:
+                    name = database_of(url)
+                    before = await statements.sample(admin, name, has_statements)
+                    started = time.monotonic()
+                    await asyncio.sleep(seconds)  # the measurement itself: time passing
+                    after = await statements.sample(admin, name, has_statements)
+                    elapsed = time.monotonic() - started
+                finally:
+                    await admin.close()
+                for proc in procs:
+                    proc.check_alive()
+    finally:
+        probe.close()
+    if has_statements:
+        assert before.statements is not None and after.statements is not None
+        count = after.statements - before.statements
+    else:
+        count = after.transactions - before.transactions
+    transactions = after.transactions - before.transactions
+    connections = ", ".join(f"{n} {who}" for who, n in sorted(after.connections.items()))
+    note = (f"{count} statements, {transactions} transactions in {elapsed:.0f} s; "
+            f"connections held: {connections or 'none'}")
+    ctx.say(f"{system.name}: idle {count / elapsed:.2f}/s ({note})")
+    return count / elapsed, note

@@ -1,0 +1,51 @@
+"""How big each scenario is: the full run (the issue's sizes), ``--quick`` and ``--tiny``.
+
+The full run must finish in under ten minutes on a 2-core machine, ``--quick`` in about
+one; ``--tiny`` only proves that every code path still works (the smoke test). A peer
+slower than ``drain_cap`` seconds is measured over the part of the queue it drained by
+then (its rate, not its total time, is what the table shows).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Sizes:
+    name: str
+    reps: int                  # repetitions of the short scenarios; the median is shown
+    enqueue_jobs: int
+    drain_jobs: int
+    drain_cap: float           # seconds before a slow drain is cut short
+    latency_jobs: int
+    latency_rate: float        # sends per second
+    idle_seconds: float
+    idle_settle: float         # seconds after start-up before counting
+    api_seconds: float
+    api_clients: int
+    api_many_size: int         # jobs per request of the many-jobs endpoint
+    history_rows: int
+    fetch_reps: int            # fetches timed per history size
+    fetch_batch: int           # jobs per fetch
+    start_timeout: float       # seconds for a worker to run its first job
+
+
+FULL = Sizes(
+    name="full", reps=3, enqueue_jobs=30_000, drain_jobs=30_000, drain_cap=30.0,
+    latency_jobs=300, latency_rate=50.0, idle_seconds=30.0, idle_settle=5.0,
+    api_seconds=10.0, api_clients=64, api_many_size=1000, history_rows=1_000_000,
+    fetch_reps=400, fetch_batch=10, start_timeout=60.0,
+)
+QUICK = Sizes(
+    name="quick", reps=1, enqueue_jobs=10_000, drain_jobs=10_000, drain_cap=8.0,
+    latency_jobs=100, latency_rate=50.0, idle_seconds=10.0, idle_settle=3.0,
+    api_seconds=3.0, api_clients=32, api_many_size=1000, history_rows=100_000,
+    fetch_reps=100, fetch_batch=10, start_timeout=60.0,
+)
+TINY = Sizes(
+    name="tiny", reps=1, enqueue_jobs=50, drain_jobs=50, drain_cap=30.0,
+    latency_jobs=5, latency_rate=50.0, idle_seconds=1.0, idle_settle=0.5,
+    api_seconds=0.5, api_clients=4, api_many_size=10, history_rows=1_000,
+    fetch_reps=5, fetch_batch=10, start_timeout=60.0,
+)
