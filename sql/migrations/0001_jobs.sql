@@ -275,11 +275,15 @@ BEGIN
             LIMIT wanted.n
             FOR UPDATE SKIP LOCKED
         ) c
+    ),
+    -- By primary key: joined to the CTE, whose size the planner cannot know, the UPDATE
+    -- was planned as a hash join over a sequential scan of every waiting job.
+    claimed AS (
+        UPDATE /*schema*/jobs j
+        SET state = 'active', attempt = j.attempt + 1, started_at = now(),
+            heartbeat_at = now(), worker_id = p_worker, progress = 0, progress_message = NULL
+        WHERE j.id = ANY (ARRAY(SELECT id FROM picked))
+        RETURNING j.*
     )
-    UPDATE /*schema*/jobs j
-    SET state = 'active', attempt = j.attempt + 1, started_at = now(), heartbeat_at = now(),
-        worker_id = p_worker, progress = 0, progress_message = NULL
-    FROM picked
-    WHERE j.id = picked.id
-    RETURNING j.*;
+    SELECT * FROM claimed ORDER BY priority DESC, start_after, id;
 END $$;
