@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from apscheduler.triggers.cron import CronTrigger
 
-from shared.cron import Schedule
+from shared.cron import CronSchedule
 
 _WEEKDAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
@@ -26,11 +26,11 @@ def _values(values: tuple[int, ...]) -> str:
 
 
 class ScheduleTrigger(CronTrigger):
-    """Fires at the times of a ``shared.cron.Schedule``, in its time zone."""
+    """Fires at the times of a ``shared.cron.CronSchedule``, in its time zone."""
 
     __slots__ = ("schedule",)
 
-    def __init__(self, schedule: Schedule) -> None:
+    def __init__(self, schedule: CronSchedule) -> None:
         expr = schedule.expression
         super().__init__(
             month=_values(expr.months), day=_values(expr.days),

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["CronError", "CronExpression", "Schedule", "load_timezone"]
+__all__ = ["CronError", "CronExpression", "CronSchedule", "load_timezone"]
 
 
 class CronError(ValueError):
@@ -232,7 +232,7 @@ def _utc(moment: datetime) -> datetime:
 
 
 @dataclass(frozen=True)
-class Schedule:
+class CronSchedule:
     """A cron expression bound to a time zone: the instants (UTC) at which it fires."""
 
     expression: CronExpression
@@ -240,7 +240,7 @@ class Schedule:
     timezone_name: str
 
     @classmethod
-    def of(cls, cron: str, timezone: str = "UTC") -> Schedule:
+    def of(cls, cron: str, timezone: str = "UTC") -> CronSchedule:
         return cls(CronExpression.parse(cron), load_timezone(timezone), timezone)
 
     def _offset(self, instant: datetime) -> timedelta:

@@ -25,6 +25,7 @@ from shared.queue.finish import (
     fail_many,
     resume,
 )
+from shared.queue.firings import FiringOutcome, fire_due, prune_firings, run_now
 from shared.queue.maintenance import (
     Reclaimed,
     prune_history,
@@ -52,6 +53,18 @@ from shared.queue.queues import (
     update_queue,
 )
 from shared.queue.read import count_jobs, get_job, list_jobs
+from shared.queue.schedules import (
+    Firing,
+    Schedule,
+    create_schedule,
+    delete_schedule,
+    disable_schedule,
+    enable_schedule,
+    get_schedule,
+    list_firings,
+    list_schedules,
+    update_schedule,
+)
 from shared.queue.send import JobSpec, send, send_many
 
 __all__ = [
@@ -64,4 +77,8 @@ __all__ = [
     "pause_queue", "prune_history", "reclaim_lost_jobs", "redrive", "release",
     "release_orphans", "resume", "resume_queue", "seal_batch", "send",
     "send_batch", "send_many", "set_progress", "update_queue",
+    # schedules
+    "Firing", "FiringOutcome", "Schedule", "create_schedule", "delete_schedule",
+    "disable_schedule", "enable_schedule", "fire_due", "get_schedule", "list_firings",
+    "list_schedules", "prune_firings", "run_now", "update_schedule",
 ]

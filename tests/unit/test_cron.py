@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from shared.cron import CronError, CronExpression, Schedule, load_timezone
+from shared.cron import CronError, CronExpression, CronSchedule, load_timezone
 
 
 def utc(*args: int) -> datetime:
@@ -15,7 +15,7 @@ def utc(*args: int) -> datetime:
 
 
 def fires(expr: str, tz: str, start: datetime, count: int) -> list[datetime]:
-    schedule = Schedule.of(expr, tz)
+    schedule = CronSchedule.of(expr, tz)
     out: list[datetime] = []
     moment = start
     for _ in range(count):
@@ -95,7 +95,7 @@ def test_timezones_are_iana_names() -> None:
 def test_daily_at_two_utc() -> None:
     assert fires("0 2 * * *", "UTC", utc(2026, 1, 1, 2, 0), 2) == [
         utc(2026, 1, 2, 2, 0), utc(2026, 1, 3, 2, 0)]
-    schedule = Schedule.of("0 2 * * *")
+    schedule = CronSchedule.of("0 2 * * *")
     assert schedule.next_after(utc(2026, 1, 1, 1, 59, 59, 999999)) == utc(2026, 1, 1, 2, 0)
 
 
@@ -138,11 +138,11 @@ def test_repeated_local_time_fires_once_for_a_fixed_hour() -> None:
 
 
 def test_every_hour_keeps_the_real_clock_across_changes() -> None:
-    spring = list(Schedule.of("0 * * * *", "Europe/Berlin").between(
+    spring = list(CronSchedule.of("0 * * * *", "Europe/Berlin").between(
         utc(2025, 3, 29, 23), utc(2025, 3, 30, 23)))
     assert len(spring) == 24 and all(b - a == timedelta(hours=1)
                                      for a, b in zip(spring, spring[1:], strict=False))
-    autumn = list(Schedule.of("*/30 * * * *", "Europe/Berlin").between(
+    autumn = list(CronSchedule.of("*/30 * * * *", "Europe/Berlin").between(
         utc(2025, 10, 25, 22), utc(2025, 10, 26, 23)))
     assert len(autumn) == 50 and all(b - a == timedelta(minutes=30)
                                      for a, b in zip(autumn, autumn[1:], strict=False))
@@ -154,19 +154,19 @@ def test_monday_after_the_spring_change_is_not_skipped() -> None:
 
 
 def test_latest_at_or_before() -> None:
-    schedule = Schedule.of("0 2 * * *")
+    schedule = CronSchedule.of("0 2 * * *")
     assert schedule.latest_at_or_before(utc(2026, 5, 5, 2)) == utc(2026, 5, 5, 2)
     assert schedule.latest_at_or_before(utc(2026, 5, 5, 1, 59)) == utc(2026, 5, 4, 2)
     assert schedule.latest_at_or_before(
         utc(2026, 5, 5, 1, 59), not_before=utc(2026, 5, 4, 2, 0, 1)) is None
-    every = Schedule.of("*/3 * * * * *")
+    every = CronSchedule.of("*/3 * * * * *")
     assert every.latest_at_or_before(utc(2026, 1, 1, 0, 0, 4, 500)) == utc(2026, 1, 1, 0, 0, 3)
-    assert Schedule.of("0 0 29 2 *").latest_at_or_before(utc(2031, 1, 1)) == utc(2028, 2, 29)
+    assert CronSchedule.of("0 0 29 2 *").latest_at_or_before(utc(2031, 1, 1)) == utc(2028, 2, 29)
 
 
 def test_naive_datetimes_are_refused() -> None:
     with pytest.raises(ValueError, match="naive"):
-        Schedule.of("* * * * *").next_after(datetime(2026, 1, 1))
+        CronSchedule.of("* * * * *").next_after(datetime(2026, 1, 1))
 
 
 # --------------------------------------------------------------------------- oracle
@@ -204,7 +204,7 @@ STARTS = [utc(2025, 3, 28), utc(2025, 10, 24), utc(2025, 4, 4), utc(2025, 9, 26)
 @pytest.mark.parametrize("tz", ZONES)
 def test_fire_times_match_a_brute_force_walk_across_dst_changes(tz: str) -> None:
     for expr in EXPRESSIONS:
-        schedule = Schedule.of(expr, tz)
+        schedule = CronSchedule.of(expr, tz)
         for start in STARTS:
             end = start + timedelta(days=4)
             assert list(schedule.between(start, end)) == brute_force(expr, tz, start, end), (
