@@ -1,0 +1,1 @@
+"""The worker process: runs the handlers of its queues, woken by NOTIFY (see ``runner``)."""

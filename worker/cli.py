@@ -1,0 +1,215 @@
+"""``python -m worker``: parse flags over the environment, migrate, run until a signal.
+
+Flags override the environment variables of the same settings (see ``--help``); every
+value is validated before anything starts, and a bad one exits with status 2 and a
+message naming the flag and variable. Exit status: 0 after a clean stop (every job
+reported or handed back), 1 when the database could not be reached to hand jobs back
+(maintenance reclaims them), 2 on bad settings or an incompatible schema.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+
+from shared.db import open_database, retry_connection
+from shared.logging import configure_logging, get_logger
+from shared.migrate import SchemaError, ensure_schema
+from shared.settings import Settings, SettingsError
+from worker.handlers import Handler, HandlerError, load
+from worker.metrics import WorkerMetrics
+from worker.runner import Runner
+from worker.settings import WorkerSettings
+
+log = get_logger("worker")
+
+# flag → the environment variable it overrides.
+FLAG_ENV = {
+    "queues": ("--queues", "MS8_WORKER_QUEUES"),
+    "concurrency": ("--concurrency", "MS8_WORKER_CONCURRENCY"),
+    "worker_id": ("--id", "MS8_WORKER_ID"),
+    "handlers": ("--handlers", "MS8_WORKER_HANDLER_MODULES"),
+    "poll_only": ("--poll-only", "MS8_POLL_ONLY"),
+    "poll": ("--poll", "MS8_POLL_SECONDS"),
+    "heartbeat": ("--heartbeat", "MS8_HEARTBEAT_SECONDS"),
+    "stall": ("--stall", "MS8_STALL_SECONDS"),
+    "grace": ("--grace", "MS8_WORKER_GRACE_SECONDS"),
+    "metrics_port": ("--metrics-port", "MS8_WORKER_METRICS_PORT"),
+    "no_maintenance": ("--no-maintenance", "MS8_MAINTENANCE"),
+}
+
+DESCRIPTION = """\
+Run jobs of the ms8-jobs queues: woken by NOTIFY, batched, crash-proof, graceful.
+
+Examples:
+  python -m worker                                   every queue with a handler
+  python -m worker --queues collect-analytics=20,fresh-data=5
+  python -m worker --queues noop=50 --metrics-port 9101   (benchmarks)
+"""
+
+EPILOG = """\
+Other settings (environment only; durations in seconds):
+  MS8_LISTEN_CHECK_SECONDS (30)      health check of the LISTEN connection
+  MS8_WORKER_DB_TIMEOUT_SECONDS (30) bound on each statement the worker sends
+  MS8_COMPLETE_WINDOW_MS (5)         how long results gather before a flush
+  MS8_COMPLETE_BATCH (500)           results per flush at most
+  MS8_WORKER_REGISTRY_SECONDS (60)   registry "last seen" refresh
+  MS8_WORKER_FORGET_SECONDS (300)    maintenance forgets workers unseen this long
+  MS8_LEADER_WAIT_SECONDS (60)       bound on each wait for the maintenance lock
+  MS8_RESCUE_SECONDS (stall/2)       how often stalled and overdue jobs are reclaimed
+  MS8_TIMEOUT_GRACE_SECONDS (stall)  extra time before maintenance fails an overdue job
+  MS8_PRUNE_SECONDS (300), MS8_PRUNE_CHUNK (1000)   history retention pruning
+  MS8_BATCH_CHECK_SECONDS (120)      re-check of unfinished batches
+Database and logging: DATABASE_URL, DATABASE_DIRECT_URL, MS8_SCHEMA, MS8_POOL_MAX,
+MS8_PGBOUNCER, MS8_AUTO_MIGRATE, MS8_LOG_LEVEL, MS8_LOG_FORMAT (see shared/settings.py).
+
+Signals: SIGTERM or SIGINT stops fetching, lets running jobs finish for the grace
+period, then hands the rest back to the queue (no attempt counted); a second signal
+ends the grace period at once.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m worker", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--queues", metavar="SPEC", help=(
+        "queues to run and their concurrency, e.g. 'collect-analytics=20,fresh-data=5'; "
+        "a queue without '=N' gets --concurrency (default: every queue with a handler) "
+        "[MS8_WORKER_QUEUES]"))
+    p.add_argument("--concurrency", metavar="N", help=(
+        "default jobs at once per queue (10) [MS8_WORKER_CONCURRENCY]"))
+    p.add_argument("--id", dest="worker_id", metavar="ID", help=(
+        "worker id in the registry and on its jobs (default host-pid-random) [MS8_WORKER_ID]"))
+    p.add_argument("--handlers", metavar="MODULES", help=(
+        "extra modules to import for their @handler registrations, comma-separated "
+        "[MS8_WORKER_HANDLER_MODULES]"))
+    p.add_argument("--poll-only", action="store_true", default=None, help=(
+        "never LISTEN, only poll (for poolers that cannot LISTEN) [MS8_POLL_ONLY]"))
+    p.add_argument("--poll", metavar="SECONDS", help=(
+        "safety-net poll interval (60; 2 in poll-only mode) [MS8_POLL_SECONDS]"))
+    p.add_argument("--heartbeat", metavar="SECONDS", help=(
+        "heartbeat interval of active jobs (10) [MS8_HEARTBEAT_SECONDS]"))
+    p.add_argument("--stall", metavar="SECONDS", help=(
+        "a job without heartbeat for this long is reclaimed (60) [MS8_STALL_SECONDS]"))
+    p.add_argument("--grace", metavar="SECONDS", help=(
+        "on SIGTERM, how long running jobs may finish (30) [MS8_WORKER_GRACE_SECONDS]"))
+    p.add_argument("--metrics-port", metavar="PORT", help=(
+        "serve Prometheus metrics on this port (off) [MS8_WORKER_METRICS_PORT]"))
+    p.add_argument("--no-maintenance", action="store_true", default=None, help=(
+        "never run fleet maintenance in this worker [MS8_MAINTENANCE=false]"))
+    p.add_argument("--list-handlers", action="store_true", help=(
+        "print the queues that have a handler and exit"))
+    return p
+
+
+def overlay(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, str]:
+    """The environment with the given flags written over it."""
+    merged = dict(env)
+    for dest, (_flag, name) in FLAG_ENV.items():
+        value = getattr(args, dest)
+        if value is None:
+            continue
+        if dest == "poll_only":
+            merged[name] = "true"
+        elif dest == "no_maintenance":
+            merged[name] = "false"
+        else:
+            merged[name] = str(value)
+    return merged
+
+
+def explain(error: Exception) -> str:
+    """An error message naming the flag too, where the variable has one."""
+    text = str(error)
+    for flag, name in FLAG_ENV.values():
+        text = text.replace(name, f"{name} ({flag})")
+    return text
+
+
+async def run(
+    settings: Settings, worker_settings: WorkerSettings, handlers: Mapping[str, Handler],
+) -> int:
+    db = await open_database(settings, "worker")
+    metrics = WorkerMetrics()
+    try:
+        conn = await retry_connection(db.connect_direct, what="schema check")
+        try:
+            await ensure_schema(conn, db.queries, auto_migrate=settings.auto_migrate)
+        finally:
+            await conn.close()
+        runner = Runner(db, worker_settings, handlers, metrics=metrics)
+        if worker_settings.metrics_port is not None:
+            port = metrics.serve(worker_settings.metrics_port)
+            log.info("metrics served", port=port)
+        return await _serve(runner)
+    finally:
+        metrics.close()
+        await db.close()
+
+
+async def _serve(runner: Runner) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set():
+            log.info("second signal: ending the grace period now", signal=signum)
+            runner.hurry()
+        else:
+            log.info("signal received: stopping", signal=signal.Signals(signum).name)
+            stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        starting = asyncio.create_task(runner.start())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
+        await stop.wait()
+        stopping.cancel()
+        return 0 if await runner.stop() else 1
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    env = overlay(args, os.environ)
+    try:
+        settings = Settings.from_env(env)
+        worker_settings = WorkerSettings.from_env(env)
+        handlers = load(worker_settings.handler_modules)
+    except (SettingsError, HandlerError) as error:
+        parser.error(explain(error))
+    if args.list_handlers:
+        for name, handler in sorted(handlers.items()):
+            print(f"{name}\t{handler.__module__}.{handler.__qualname__}")
+        return 0
+    configure_logging("worker", settings.log_level, settings.log_format)
+    try:
+        Runner.check(worker_settings, handlers)
+    except HandlerError as error:
+        parser.error(explain(error))
+    try:
+        return asyncio.run(run(settings, worker_settings, handlers))
+    except SchemaError as error:
+        log.error("cannot start", error=str(error))
+        return 2
+    except KeyboardInterrupt:  # a signal before the handlers were installed
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

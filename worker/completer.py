@@ -1,0 +1,201 @@
+"""Reporting results in batches: one ``complete_many`` and one ``fail_many`` per flush.
+
+Outcomes accumulate for a short window (a few ms) or until a batch is full, then go out
+in one statement each, so that a busy worker spends round trips per batch, not per job.
+When nothing else runs, there is nothing to wait for: the runner ``nudge``s and the
+flush is immediate.
+
+A result is never lost to a database outage: a flush that fails on a connection error
+keeps its results and is retried with backoff until it goes through (each statement
+only touches jobs that are still active and held by this worker, so repeating one whose
+reply was lost is harmless). The jobs stay in the worker's heartbeat meanwhile.
+
+A result that the database refuses for another reason (a bug) is retried alone, so it
+cannot hold the others back; if it is refused again it is dropped and logged, and the
+job, no longer heartbeated, is reclaimed by maintenance.
+
+A pending failure becomes stale when its job is fetched again (its attempt is over,
+whether our report committed before the reply was lost or the job was reclaimed);
+``forget`` drops it so that it cannot fail the new attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from shared import queue
+from shared.db import Database, is_connection_error
+from shared.logging import get_logger, mask_secrets
+from shared.queue import Failure, Job
+
+log = get_logger(__name__)
+
+_Item = tuple[Job, Any]  # (job, output) or (job, Failure)
+
+
+class Completer:
+    """Batches completions and failures of one worker's jobs."""
+
+    def __init__(
+        self, db: Database, worker_id: str, *, window: float, max_batch: int,
+        db_timeout: float, on_flushed: Callable[[list[Job]], None],
+        on_retry: Callable[[Job, datetime], None] | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self._db = db
+        self._worker_id = worker_id
+        self._window = window
+        self._max_batch = max_batch
+        self._db_timeout = db_timeout
+        self._on_flushed = on_flushed
+        self._on_retry = on_retry
+        self._on_batch = on_batch
+        self._completions: dict[int, _Item] = {}
+        self._failures: dict[int, _Item] = {}
+        self._wake = asyncio.Event()
+        self._now = asyncio.Event()
+        self._empty = asyncio.Event()
+        self._empty.set()
+        self.failed_flushes = 0
+
+    def __len__(self) -> int:
+        return len(self._completions) + len(self._failures)
+
+    @property
+    def pending_ids(self) -> set[int]:
+        return set(self._completions) | set(self._failures)
+
+    def complete(self, job: Job, output: Any) -> None:
+        self._completions[job.id] = (job, output)
+        self._added()
+
+    def fail(self, job: Job, failure: Failure) -> None:
+        self._failures[job.id] = (job, failure)
+        self._added()
+
+    def nudge(self) -> None:
+        """Flush without waiting for the window: no further result is coming soon."""
+        if len(self):
+            self._now.set()
+
+    def forget(self, job_ids: Iterable[int]) -> None:
+        """Drop stale results of jobs that were fetched again."""
+        for job_id in job_ids:
+            self._completions.pop(job_id, None)
+            self._failures.pop(job_id, None)
+        if not len(self):
+            self._empty.set()
+
+    def _added(self) -> None:
+        self._empty.clear()
+        self._wake.set()
+        if len(self) >= self._max_batch:
+            self._now.set()
+
+    async def run(self) -> None:
+        """Flush in the background until cancelled."""
+        delay = 0.05
+        while True:
+            await self._wake.wait()
+            if self._window > 0 and not self._now.is_set():
+                try:
+                    await asyncio.wait_for(self._now.wait(), self._window)
+                except TimeoutError:
+                    pass
+            self._wake.clear()
+            self._now.clear()
+            if await self.flush_once():
+                delay = 0.05
+            else:
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 5.0)
+            if len(self):
+                self._wake.set()
+                self._now.set()
+
+    async def drain(self, timeout: float) -> bool:
+        """Flush everything, retrying for at most ``timeout`` seconds; True when all went.
+        Call it once ``run`` is cancelled (at shutdown)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        delay = 0.05
+        while len(self):
+            if await self.flush_once():
+                continue
+            if loop.time() + delay > deadline:
+                return False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        return True
+
+    async def flush_once(self) -> bool:
+        """Send one batch of each kind; False when the database could not be reached."""
+        completions = list(self._completions.values())[: self._max_batch]
+        failures = list(self._failures.values())[: self._max_batch]
+        if not completions and not failures:
+            return True
+        try:
+            await self._send(completions, failures)
+        except Exception as error:
+            if is_connection_error(error):
+                self.failed_flushes += 1
+                log.warning("results not reported yet, will retry", pending=len(self),
+                            error=mask_secrets(str(error)))
+                return False
+            log.exception("results refused by the database; retrying them one by one")
+            return await self._send_one_by_one(completions + failures)
+        self._done(completions + failures)
+        return True
+
+    async def _send(self, completions: list[_Item], failures: list[_Item]) -> None:
+        async with asyncio.timeout(self._db_timeout):
+            if completions:
+                await queue.complete_many(
+                    self._db, [(job.id, output) for job, output in completions],
+                    worker_id=self._worker_id)
+            if failures:
+                results = await queue.fail_many(
+                    self._db, [failure for _, failure in failures], worker_id=self._worker_id)
+                self._retried(failures, results)
+        if self._on_batch is not None:
+            self._on_batch(len(completions) + len(failures))
+
+    def _retried(self, failures: list[_Item], results: list[queue.FailResult]) -> None:
+        if self._on_retry is None:
+            return
+        jobs = {job.id: job for job, _ in failures}
+        for result in results:
+            if result.state == "retry" and result.start_after is not None:
+                self._on_retry(jobs[result.id], result.start_after)
+
+    async def _send_one_by_one(self, items: list[_Item]) -> bool:
+        for item in items:
+            job = item[0]
+            is_failure = self._failures.get(job.id) is item
+            try:
+                await self._send([] if is_failure else [item], [item] if is_failure else [])
+            except Exception as error:
+                if is_connection_error(error):
+                    return False
+                log.error("result dropped: the database refuses it", job_id=job.id,
+                          error=mask_secrets(str(error)))
+            self._done([item])
+        return True
+
+    def _done(self, items: list[_Item]) -> None:
+        """Forget reported items (unless replaced meanwhile) and free their slots."""
+        finished = []
+        for item in items:
+            job = item[0]
+            for pending in (self._completions, self._failures):
+                if pending.get(job.id) is item:
+                    del pending[job.id]
+                    finished.append(job)
+        if not len(self):
+            self._empty.set()
+        if finished:
+            self._on_flushed(finished)

@@ -1,0 +1,69 @@
+"""What a handler receives: the job, a way to report progress, and shared clients.
+
+A handler is ``async def handle(ctx: JobContext) -> output``; what it returns (anything
+JSON can carry) becomes the job's output. Raising fails the attempt (it retries while
+attempts are left); raising ``PermanentError`` fails the job for good. Handlers are
+cancelled (``asyncio.CancelledError``) when the job is cancelled, reclaimed, times out,
+or the worker stops: they should let that exception through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from shared import queue
+from shared.db import Database, is_connection_error
+from shared.logging import get_logger, mask_secrets
+from shared.queue import Job
+
+
+class PermanentError(Exception):
+    """Raised by a handler: fail the job now, without using the attempts it has left."""
+
+
+@dataclass
+class JobContext:
+    """One run of one job. ``data`` and ``attempt`` are shortcuts into ``job``."""
+
+    job: Job
+    worker_id: str
+    db: Database
+    _http: Callable[[], httpx.AsyncClient] = field(repr=False)
+    log: Any = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.log = get_logger("worker.job").bind(
+            job_id=self.job.id, queue=self.job.queue, attempt=self.job.attempt)
+
+    @property
+    def data(self) -> Any:
+        return self.job.data
+
+    @property
+    def attempt(self) -> int:
+        return self.job.attempt
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The worker's shared HTTP client (connection pooling across jobs)."""
+        return self._http()
+
+    async def progress(self, percent: int, message: str | None = None) -> bool:
+        """Report progress (0-100, optional message); watchers see it at once.
+
+        Best effort: while the database is unreachable the report is dropped (the job
+        carries on) and False is returned. A value out of range is a bug and raises
+        ``InvalidInput``.
+        """
+        try:
+            return await queue.set_progress(
+                self.db, self.job.id, percent, message, worker_id=self.worker_id)
+        except Exception as error:
+            if not is_connection_error(error):
+                raise
+            self.log.warning("progress not recorded", error=mask_secrets(str(error)))
+            return False

@@ -1,0 +1,177 @@
+"""Running handlers: one asyncio task per job, under the job's run timeout, cancellable.
+
+Every run ends in exactly one ``Outcome``, handed to ``on_done``:
+
+    completed   the handler returned a JSON-able value     → completer completes the job
+    failed      the handler raised (or returned non-JSON)  → completer fails the attempt
+    timeout     the run timeout elapsed; handler cancelled → completer fails it: "timeout"
+    cancelled   the job was cancelled (cancel NOTIFY)      → nothing to report
+    lost        the job is no longer ours (heartbeat)      → nothing to report
+    released    the worker is stopping                     → the runner hands it back
+
+A handler that swallows its cancellation and returns still ends with the reason it was
+cancelled for: once the job is not ours, its result must not be reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from shared.db import Database
+from shared.logging import get_logger
+from shared.queue import Failure, InvalidInput, Job
+from shared.queue.maintenance import TIMEOUT_MESSAGE
+from shared.queue.validation import json_text
+from worker.context import JobContext, PermanentError
+from worker.handlers import Handler
+
+log = get_logger(__name__)
+
+COMPLETED = "completed"
+FAILED = "failed"
+TIMEOUT = "timeout"
+CANCELLED = "cancelled"
+LOST = "lost"
+RELEASED = "released"
+CANCEL_REASONS = (CANCELLED, LOST, RELEASED)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    kind: str
+    seconds: float
+    output: Any = None
+    failure: Failure | None = None
+
+
+@dataclass
+class _Run:
+    job: Job
+    task: asyncio.Task[None] | None = None
+    reason: str | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+class Executor:
+    """Starts handler tasks and tracks them until each has reported its outcome."""
+
+    def __init__(
+        self, db: Database, worker_id: str, handlers: Mapping[str, Handler],
+        http: Callable[[], httpx.AsyncClient], on_done: Callable[[Job, Outcome], None],
+    ) -> None:
+        self._db = db
+        self._worker_id = worker_id
+        self._handlers = handlers
+        self._http = http
+        self._on_done = on_done
+        self._runs: dict[int, _Run] = {}
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def running_ids(self) -> set[int]:
+        return set(self._runs)
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def start(self, job: Job) -> None:
+        run = _Run(job)
+        self._runs[job.id] = run
+        self._idle.clear()
+        run.task = asyncio.create_task(self._run(run), name=f"job-{job.id}")
+
+    def cancel(self, job_ids: Iterable[int], reason: str) -> list[int]:
+        """Cancel the handlers of those jobs that run here; returns their ids."""
+        assert reason in CANCEL_REASONS
+        cancelled = []
+        for job_id in job_ids:
+            run = self._runs.get(job_id)
+            if run is None or run.reason is not None or run.task is None:
+                continue
+            run.reason = reason
+            run.task.cancel()
+            cancelled.append(job_id)
+        return cancelled
+
+    async def wait_idle(self, timeout: float | None) -> bool:
+        """Wait until no handler runs (True), or ``timeout`` elapses (False)."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _run(self, run: _Run) -> None:
+        job = run.job
+        outcome: Outcome
+        try:
+            outcome = await self._execute(run)
+        except asyncio.CancelledError:
+            if run.reason is None:  # not ours: let it through
+                self._forget(job.id)
+                raise
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            outcome = Outcome(run.reason, time.monotonic() - run.started)
+        if run.reason is not None and outcome.kind not in CANCEL_REASONS:
+            outcome = Outcome(run.reason, outcome.seconds)
+        self._forget(job.id)
+        try:
+            self._on_done(job, outcome)
+        except Exception:
+            log.exception("reporting an outcome failed", job_id=job.id, outcome=outcome.kind)
+
+    def _forget(self, job_id: int) -> None:
+        self._runs.pop(job_id, None)
+        if not self._runs:
+            self._idle.set()
+
+    async def _execute(self, run: _Run) -> Outcome:
+        job = run.job
+        handler = self._handlers.get(job.queue)
+        if handler is None:  # only fetched queues with handlers: a bug if it happens
+            return self._failed(run, Failure(job.id, f"no handler for queue {job.queue!r}"))
+        ctx = JobContext(job, self._worker_id, self._db, self._http)
+        timeout = job.run_timeout_seconds
+        try:
+            async with asyncio.timeout(timeout) as scope:
+                output = await handler(ctx)
+        except TimeoutError as error:
+            if scope.expired():
+                return Outcome(TIMEOUT, self._elapsed(run), failure=Failure(
+                    job.id, TIMEOUT_MESSAGE,
+                    f"the handler was cancelled after the run timeout of {timeout:g} s"))
+            return self._failed(run, _failure_of(job, error, retry=True))
+        except PermanentError as error:
+            return self._failed(run, _failure_of(job, error, retry=False))
+        except Exception as error:
+            return self._failed(run, _failure_of(job, error, retry=True))
+        try:
+            json_text(output, "output")
+        except InvalidInput as error:
+            return self._failed(run, Failure(
+                job.id, f"the handler returned a value that cannot be stored: {error}",
+                retry=False))
+        return Outcome(COMPLETED, self._elapsed(run), output=output)
+
+    def _failed(self, run: _Run, failure: Failure) -> Outcome:
+        return Outcome(FAILED, self._elapsed(run), failure=failure)
+
+    @staticmethod
+    def _elapsed(run: _Run) -> float:
+        return time.monotonic() - run.started
+
+
+def _failure_of(job: Job, error: BaseException, *, retry: bool) -> Failure:
+    """The handler's exception as a Failure: "Type: message" and its traceback."""
+    message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return Failure(job.id, message, "".join(traceback.format_exception(error)), retry=retry)

@@ -1,0 +1,86 @@
+"""The handlers a worker can run: {queue name: async handler(ctx) -> output}.
+
+A handler module registers its functions with the ``@handler("queue-name")`` decorator;
+``load()`` imports the modules of ``BUILTIN_MODULES`` (and any extra ones named by
+``MS8_WORKER_HANDLER_MODULES``) and returns the registry. To add the handlers of a new
+queue, write a module here and add it to ``BUILTIN_MODULES``.
+
+One queue has exactly one handler: registering a second one for a queue is an error,
+so two modules can never silently fight over a queue.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from shared.queue.validation import QUEUE_NAME
+from worker.context import JobContext, PermanentError
+
+Handler = Callable[[JobContext], Awaitable[Any]]
+H = TypeVar("H", bound=Handler)
+
+BUILTIN_MODULES: tuple[str, ...] = ("worker.handlers.builtin",)
+
+
+class HandlerError(ValueError):
+    """A handler registration or lookup is wrong; the message names the queue or module."""
+
+
+class Handlers:
+    """A registry of handlers by queue name."""
+
+    def __init__(self) -> None:
+        self._by_queue: dict[str, Handler] = {}
+
+    def register(self, queue: str) -> Callable[[H], H]:
+        """Decorator: ``@handlers.register("sleep")`` makes the function run jobs of "sleep"."""
+        if not QUEUE_NAME.match(queue):
+            raise HandlerError(f"{queue!r} is not a queue name")
+
+        def decorate(function: H) -> H:
+            existing = self._by_queue.get(queue)
+            if existing is not None and existing is not function:
+                raise HandlerError(
+                    f"queue {queue!r} already has a handler: "
+                    f"{existing.__module__}.{existing.__qualname__}")
+            self._by_queue[queue] = function
+            return function
+
+        return decorate
+
+    def snapshot(self) -> Mapping[str, Handler]:
+        return MappingProxyType(dict(self._by_queue))
+
+
+registry = Handlers()
+handler = registry.register
+
+
+def load(extra_modules: Iterable[str] = ()) -> Mapping[str, Handler]:
+    """Import the handler modules (built-in and extra) and return every registered handler."""
+    for module in (*BUILTIN_MODULES, *extra_modules):
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise HandlerError(f"cannot import handler module {module!r}: {error}") from error
+    return registry.snapshot()
+
+
+def select(handlers: Mapping[str, Handler], queues: Iterable[str]) -> dict[str, Handler]:
+    """The handlers of ``queues``; a queue without one is an error naming what exists."""
+    chosen: dict[str, Handler] = {}
+    for queue in queues:
+        if queue not in handlers:
+            known = ", ".join(sorted(handlers)) or "none"
+            raise HandlerError(f"no handler for queue {queue!r} (handlers exist for: {known})")
+        chosen[queue] = handlers[queue]
+    return chosen
+
+
+__all__ = [
+    "BUILTIN_MODULES", "Handler", "HandlerError", "Handlers", "JobContext", "PermanentError",
+    "handler", "load", "registry", "select",
+]

@@ -1,0 +1,13 @@
+"""Fleet maintenance, run by one worker at a time (the leader, see ``leader``).
+
+Tasks (one module each, scheduled by ``service``):
+
+- ``rescuer``  reclaims active jobs whose heartbeat went stale or that ran past their
+               run timeout (they retry, the attempt counted);
+- ``pruner``   deletes finished jobs past their queue's retention, in small chunks;
+- ``reaper``   forgets workers that stopped touching the registry;
+- ``batches``  finishes batches whose finisher died before checking them.
+
+Leadership only saves work: each task is one set-based statement that two leaders could
+run at once without harm.
+"""

@@ -1,0 +1,146 @@
+"""Maintenance leadership: a session advisory lock per schema, on a direct connection.
+
+Every worker that runs maintenance campaigns; one wins and the others wait *inside* the
+lock statement, so a waiting worker sends nothing while it waits (one statement per
+``wait_seconds``, the lock timeout that bounds each wait so that a dead connection is
+noticed) and takes over the moment the holder's session ends:
+
+    connecting ──► waiting for the lock ──granted──► leading (maintenance runs) ──┐
+        ▲              │ lock_timeout: wait again        │ connection lost / error │
+        │              └────────────┘                    ▼                        │
+        └────────────── back off ◄──────────── stepped down ◄─────────────────────┘
+
+- A leader killed outright loses the lock when the server sees its socket close; a leader
+  whose host vanishes loses it after the keepalives set on the session fail (seconds).
+- A leader stopping gracefully unlocks and closes, so the next one starts at once.
+- Maintenance runs on the lock's own connection, so every pass doubles as its health
+  check: a leader that cannot reach the database stops leading.
+
+The lock needs a real session, so it is taken on a direct connection, never through the
+pool (a pooler in transaction mode would hand the session to someone else). Correctness
+never rests on there being one leader: every maintenance statement is set-based.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from shared.db import Database, is_connection_error
+from shared.logging import get_logger, mask_secrets
+
+log = get_logger(__name__)
+
+
+class Leadership:
+    def __init__(
+        self, db: Database, worker_id: str, *,
+        lead: Callable[[asyncpg.Connection], Awaitable[None]], wait_seconds: float = 60.0,
+        on_change: Callable[[bool], None] | None = None,
+    ) -> None:
+        self._db = db
+        self._worker_id = worker_id
+        self._lead = lead
+        self._wait_ms = max(int(wait_seconds * 1000), 1)
+        self._on_change = on_change
+        self._conn: asyncpg.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.is_leader = False
+        self.elected = asyncio.Event()
+        self.terms = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._campaign(), name="leadership")
+
+    async def stop(self) -> None:
+        """Step down (unlocking first, so a waiting worker takes over at once) and close."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _campaign(self) -> None:
+        delay = 0.2
+        while True:
+            lost = asyncio.Event()
+            try:
+                conn = await asyncio.wait_for(
+                    self._db.connect_direct(), self._db.settings.connect_timeout + 1)
+                self._conn = conn
+                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
+                await conn.fetchrow(
+                    self._db.queries.leader_session, f"{self._wait_ms}ms",
+                    f"ms8-jobs leader {self._worker_id}"[:63])
+                await self._acquire(conn)
+                delay = 0.2
+                self._set_leader(True)
+                await self._hold(conn, lost)
+                raise ConnectionError("the leader's connection was lost")
+            except asyncio.CancelledError:
+                await self._close(graceful=True)
+                raise
+            except Exception as error:
+                if not is_connection_error(error) and not isinstance(
+                        error, asyncpg.PostgresError):
+                    log.exception("maintenance leadership failed unexpectedly")
+                log.warning("maintenance leadership interrupted", error=mask_secrets(str(error)),
+                            retry_in=round(delay, 2))
+                await self._close(graceful=False)
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 10.0)
+
+    async def _acquire(self, conn: asyncpg.Connection) -> None:
+        while True:
+            try:
+                await conn.fetchval(self._db.queries.leader_acquire, self._db.schema)
+                return
+            except asyncpg.LockNotAvailableError:
+                continue  # lock_timeout: the connection works; keep waiting
+
+    async def _hold(self, conn: asyncpg.Connection, lost: asyncio.Event) -> None:
+        """Run maintenance until it fails or the connection is lost."""
+        leading = asyncio.create_task(self._lead(conn), name="maintenance")
+        watching = asyncio.create_task(lost.wait())
+        try:
+            await asyncio.wait({leading, watching}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (leading, watching):
+                task.cancel()
+            for task in (leading, watching):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if leading.done() and not leading.cancelled() and leading.exception() is not None:
+            raise leading.exception()  # type: ignore[misc]
+
+    def _set_leader(self, leading: bool) -> None:
+        if leading == self.is_leader:
+            return
+        self.is_leader = leading
+        if leading:
+            self.terms += 1
+            self.elected.set()
+            log.info("maintenance leadership acquired", worker_id=self._worker_id)
+        else:
+            self.elected.clear()
+            log.info("maintenance leadership released", worker_id=self._worker_id)
+        if self._on_change is not None:
+            self._on_change(leading)
+
+    async def _close(self, *, graceful: bool) -> None:
+        conn, self._conn = self._conn, None
+        was_leader = self.is_leader
+        self._set_leader(False)
+        if conn is None or conn.is_closed():
+            return
+        try:
+            if graceful and was_leader:
+                await asyncio.wait_for(
+                    conn.fetchval(self._db.queries.leader_release, self._db.schema), 2)
+            await asyncio.wait_for(conn.close(), 2)
+        except Exception:
+            conn.terminate()

@@ -1,0 +1,42 @@
+"""Reclaiming jobs nobody looks after: active jobs whose heartbeat went stale (their
+worker died, or lost the database for longer than the stall timeout) and jobs running
+past their run timeout plus a grace (their worker should have stopped them and did not).
+
+Both retry while attempts are left, the attempt counted (``shared.queue.reclaim_lost_jobs``).
+The run-timeout case is the safety net of the worker's own timeout, which acts first.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import asyncpg
+
+from shared import queue
+from shared.db import Database
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Rescuer:
+    db: Database
+    stall_seconds: float
+    timeout_grace_seconds: float
+    interval: float
+    limit: int = 1000
+    name: str = "rescuer"
+
+    async def run(self, conn: asyncpg.Connection) -> tuple[int, bool]:
+        reclaimed = await queue.reclaim_lost_jobs(
+            self.db, stall_seconds=self.stall_seconds,
+            timeout_grace_seconds=self.timeout_grace_seconds, limit=self.limit, conn=conn)
+        if reclaimed:
+            log.warning(
+                "reclaimed jobs", count=len(reclaimed),
+                reasons=dict(Counter(r.reason for r in reclaimed)),
+                workers=sorted({r.worker_id or "?" for r in reclaimed}),
+                failed_for_good=sum(1 for r in reclaimed if r.result.state == "failed"))
+        return len(reclaimed), len(reclaimed) >= self.limit

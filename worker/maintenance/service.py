@@ -1,0 +1,74 @@
+"""The maintenance schedule: run each task at its interval while this worker leads.
+
+    elected ──► run every task once ──► sleep until the next task is due ──► run it ─┐
+                                            ▲                                          │
+                                            └───── a task with more to do: again soon ─┘
+
+A task returns how many rows it handled and whether work is left (a full chunk); work
+left brings it back after ``AGAIN_SOON`` instead of its interval, so a backlog is worked
+off in small statements that never hold locks for long. A task that fails on a bug is
+logged and retried at its next interval; losing the leader's connection ends the
+service (the leader campaigns again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Protocol
+
+import asyncpg
+
+from shared.db import is_connection_error
+from shared.logging import get_logger, mask_secrets
+from worker.metrics import WorkerMetrics
+
+log = get_logger(__name__)
+
+AGAIN_SOON = 0.05
+
+
+class Task(Protocol):
+    name: str
+    interval: float
+
+    async def run(self, conn: asyncpg.Connection) -> tuple[int, bool]:
+        """Do one chunk of work on the leader's connection: (rows handled, more left)."""
+        ...
+
+
+class MaintenanceService:
+    def __init__(self, tasks: Sequence[Task], metrics: WorkerMetrics | None = None) -> None:
+        self._tasks = list(tasks)
+        self._metrics = metrics
+        self.passes: dict[str, int] = {task.name: 0 for task in tasks}
+
+    async def run(self, conn: asyncpg.Connection) -> None:
+        """Run the tasks until cancelled or until ``conn`` is lost (raises then)."""
+        loop = asyncio.get_running_loop()
+        due = {task.name: loop.time() for task in self._tasks}
+        while True:
+            task = min(self._tasks, key=lambda t: due[t.name])
+            delay = due[task.name] - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            due[task.name] = loop.time() + await self._run_task(task, conn)
+
+    async def _run_task(self, task: Task, conn: asyncpg.Connection) -> float:
+        """Run one task; returns the delay until it is due again."""
+        try:
+            handled, more = await task.run(conn)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            if is_connection_error(error) or conn.is_closed():
+                raise
+            log.exception("maintenance task failed", task=task.name,
+                          error=mask_secrets(str(error)))
+            return task.interval
+        self.passes[task.name] += 1
+        if handled:
+            log.info("maintenance", task=task.name, rows=handled)
+            if self._metrics is not None:
+                self._metrics.maintenance_rows.labels(task.name).inc(handled)
+        return AGAIN_SOON if more else task.interval

@@ -1,0 +1,60 @@
+"""Prometheus metrics of one worker, on a registry of its own (never the global one, so
+that two runners in one process, as in tests, do not collide).
+
+Served on ``--metrics-port`` by prometheus_client's HTTP server (a daemon thread):
+scraping never touches the event loop nor the database.
+"""
+
+from __future__ import annotations
+
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+_BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000)
+_RUN_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+
+
+class WorkerMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.jobs_finished = Counter(
+            "ms8_worker_jobs_finished", "Job runs ended in this worker, by queue and outcome "
+            "(completed, failed, timeout, cancelled, lost, released)",
+            ["queue", "outcome"], registry=r)
+        self.run_seconds = Histogram(
+            "ms8_worker_job_run_seconds", "Handler run time, by queue", ["queue"],
+            buckets=_RUN_BUCKETS, registry=r)
+        self.active_jobs = Gauge(
+            "ms8_worker_active_jobs", "Jobs held by this worker (running or being reported)",
+            ["queue"], registry=r)
+        self.fetch_batch = Histogram(
+            "ms8_worker_fetch_batch_size", "Jobs claimed per fetch", buckets=_BATCH_BUCKETS,
+            registry=r)
+        self.fetches = Counter(
+            "ms8_worker_fetches", "Fetch statements issued", registry=r)
+        self.completion_batch = Histogram(
+            "ms8_worker_completion_batch_size", "Results reported per flush",
+            buckets=_BATCH_BUCKETS, registry=r)
+        self.db_errors = Counter(
+            "ms8_worker_database_errors", "Statements that failed to reach the database, "
+            "by what the worker was doing", ["operation"], registry=r)
+        self.leader = Gauge(
+            "ms8_worker_maintenance_leader", "1 while this worker runs the fleet's "
+            "maintenance", registry=r)
+        self.maintenance_rows = Counter(
+            "ms8_worker_maintenance_rows", "Rows handled by maintenance tasks, by task",
+            ["task"], registry=r)
+        self._server: WSGIServer | None = None
+
+    def serve(self, port: int, addr: str = "0.0.0.0") -> int:
+        """Start the HTTP endpoint; returns the port (useful when ``port`` is 0)."""
+        self._server, _thread = start_http_server(port, addr=addr, registry=self.registry)
+        return int(self._server.server_port)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None

@@ -1,0 +1,101 @@
+"""The worker registry: a row per running worker (id, host, pid, queues, concurrency,
+started, last seen), so that the fleet can be seen and dead workers forgotten.
+
+A worker upserts its row at start and every ``interval`` (an upsert, not an update, so a
+worker that maintenance forgot during a long outage comes back), and deletes it when it
+stops. The registry is for people and dashboards: no job's fate depends on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from shared.db import Database, is_connection_error
+from shared.logging import get_logger, mask_secrets
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    id: str
+    host: str
+    pid: int
+    queues: dict[str, int]
+    concurrency: int
+    started_at: datetime
+    last_seen_at: datetime
+
+    @classmethod
+    def from_record(cls, row: Any) -> WorkerInfo:
+        values = dict(row)
+        values["queues"] = orjson.loads(values["queues"])
+        return cls(**values)
+
+
+class Registration:
+    """This worker's row in the registry."""
+
+    def __init__(
+        self, db: Database, worker_id: str, queues: Mapping[str, int], *, interval: float,
+        db_timeout: float,
+    ) -> None:
+        self._db = db
+        self._worker_id = worker_id
+        self._queues = dict(queues)
+        self._interval = interval
+        self._db_timeout = db_timeout
+
+    async def register(self) -> None:
+        """Write (or refresh) the row; raises when the database cannot be reached."""
+        async with asyncio.timeout(self._db_timeout):
+            await self._db.pool.fetchrow(
+                self._db.queries.upsert_worker, self._worker_id, socket.gethostname(),
+                os.getpid(), orjson.dumps(self._queues).decode(), sum(self._queues.values()))
+
+    async def run(self) -> None:
+        """Refresh the row every interval until cancelled; outages are only logged."""
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.register()
+            except Exception as error:
+                if not is_connection_error(error):
+                    log.exception("registry update failed")
+                else:
+                    log.warning("registry not updated, database unreachable",
+                                error=mask_secrets(str(error)))
+
+    async def deregister(self) -> bool:
+        """Delete the row; False when the database could not be reached."""
+        try:
+            async with asyncio.timeout(self._db_timeout):
+                await self._db.pool.fetchval(self._db.queries.delete_worker, self._worker_id)
+        except Exception as error:
+            if not is_connection_error(error):
+                raise
+            log.warning("could not deregister; maintenance will forget this worker",
+                        error=mask_secrets(str(error)))
+            return False
+        return True
+
+
+async def list_workers(db: Database) -> list[WorkerInfo]:
+    return [WorkerInfo.from_record(row) for row in await db.pool.fetch(db.queries.list_workers)]
+
+
+async def reap_workers(
+    db: Database, unseen_seconds: float, *, conn: asyncpg.Connection | None = None,
+) -> list[str]:
+    """Forget the workers not seen for ``unseen_seconds``; returns their ids."""
+    rows = await (conn or db.pool).fetch(db.queries.reap_workers, unseen_seconds)
+    return [row["id"] for row in rows]

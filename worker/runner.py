@@ -1,0 +1,383 @@
+"""The worker: slots per queue, the fetch loop, and the graceful stop.
+
+A *slot* of a queue is taken from the moment a job is claimed until its result is
+reported (or it is handed back, cancelled or lost): per-worker concurrency is what the
+database sees as active, which keeps it consistent with fleet-wide caps.
+
+    wakeup.wait() ──due queues──► fetch(free slots of each, one statement) ──► executor
+        ▲                                                                         │
+        │    slot freed ◄── completer flush (batched) ◄── outcome ◄───────────────┘
+        └── notification | timer | connect | poll
+
+Background loops: the completer (batched results), the heartbeat (one statement per
+interval for every held job), the registry touch, the listener (wakeup and cancel
+channels; absent in poll-only mode) and, if enabled, the maintenance campaign.
+
+Database outages: every loop catches connection errors, logs them and retries with
+backoff; results wait in the completer until they can be reported; a fetch that failed
+on a lost connection may have claimed jobs whose reply never came, so the next fetch
+first hands back whatever this worker holds without knowing (``release_orphans``); the
+listener's reconnect makes every queue due, so missed notifications cost nothing.
+
+Stopping (SIGTERM/SIGINT): stop fetching and step down as leader, let running jobs
+finish for the grace period (a second signal cuts it short), cancel the rest and hand
+them back without counting an attempt, report every result, deregister.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections import Counter
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+
+import httpx
+
+from shared import queue
+from shared.db import Database, is_connection_error, retry_connection
+from shared.listener import Listener
+from shared.logging import get_logger, mask_secrets
+from shared.queue import Job
+from worker.completer import Completer
+from worker.executor import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    LOST,
+    RELEASED,
+    TIMEOUT,
+    Executor,
+    Outcome,
+)
+from worker.handlers import Handler, HandlerError, select
+from worker.heartbeat import Heartbeat
+from worker.maintenance.batches import BatchFinisher
+from worker.maintenance.leader import Leadership
+from worker.maintenance.pruner import Pruner
+from worker.maintenance.reaper import Reaper
+from worker.maintenance.rescuer import Rescuer
+from worker.maintenance.service import MaintenanceService
+from worker.metrics import WorkerMetrics
+from worker.registry import Registration
+from worker.settings import WorkerSettings
+from worker.wakeup import Wakeup
+
+log = get_logger(__name__)
+Loop = Callable[[], Coroutine[Any, Any, None]]
+
+
+class Runner:
+    def __init__(
+        self, db: Database, settings: WorkerSettings, handlers: Mapping[str, Handler], *,
+        metrics: WorkerMetrics | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.worker_id = settings.worker_id
+        self.handlers = self.check(settings, handlers)
+        self.concurrency = settings.concurrency_of(handlers)
+        self.metrics = metrics or WorkerMetrics()
+        self._held: dict[int, str] = {}  # job id → queue, for every slot taken
+        self._taken: Counter[str] = Counter()
+        self._released: list[Job] = []
+        self._orphans_possible = False
+        self._http_client: httpx.AsyncClient | None = None
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._stopping = asyncio.Event()
+        self._hurry = asyncio.Event()
+        self.started = asyncio.Event()
+        self.stopped = asyncio.Event()
+        self.clean_stop = False
+
+        s = settings
+        self.wakeup = Wakeup(self.concurrency, poll_seconds=s.poll_seconds,
+                             trust_notifications=not s.poll_only)
+        self.executor = Executor(db, self.worker_id, self.handlers, self._http, self._on_done)
+        self.completer = Completer(
+            db, self.worker_id, window=s.complete_window_seconds, max_batch=s.complete_batch,
+            db_timeout=s.db_timeout_seconds, on_flushed=self._on_flushed,
+            on_retry=lambda job, at: self.wakeup.retry_at(job.queue, at),
+            on_batch=self.metrics.completion_batch.observe)
+        self.heartbeat = Heartbeat(
+            db, self.worker_id, interval=s.heartbeat_seconds, db_timeout=s.db_timeout_seconds,
+            held=lambda: set(self._held), on_lost=self._on_lost)
+        self.registration = Registration(
+            db, self.worker_id, self.concurrency, interval=s.registry_seconds,
+            db_timeout=s.db_timeout_seconds)
+        self.listener = None if s.poll_only else Listener(
+            db, ["wakeup", "cancel"], self._on_notify, on_connect=self._on_listening,
+            health_interval=s.listen_check_seconds,
+            health_timeout=min(5.0, s.db_timeout_seconds))
+        self.maintenance = MaintenanceService([
+            Rescuer(db, s.stall_seconds, s.timeout_grace_seconds, s.rescue_seconds),
+            Pruner(db, s.prune_seconds, s.prune_chunk),
+            Reaper(db, s.forget_worker_seconds, s.registry_seconds * 2),
+            BatchFinisher(db, s.batch_check_seconds),
+        ], self.metrics)
+        self.leadership = None if not s.maintenance else Leadership(
+            db, self.worker_id, lead=self.maintenance.run, wait_seconds=s.leader_wait_seconds,
+            on_change=lambda leading: self.metrics.leader.set(1 if leading else 0))
+
+    @staticmethod
+    def check(settings: WorkerSettings, handlers: Mapping[str, Handler]) -> dict[str, Handler]:
+        """The handlers of the queues to run; raises ``HandlerError`` naming what is wrong."""
+        queues = settings.concurrency_of(handlers)
+        if not queues:
+            raise HandlerError("no queue to run: no handler is registered")
+        return select(handlers, queues)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Register, start listening and the loops; returns once the worker is fetching."""
+        await retry_connection(self.registration.register, what="worker registry")
+        if self.listener is not None:
+            await self.listener.start()
+        for name, loop in (("fetch", self._fetch_loop), ("completer", self.completer.run),
+                           ("heartbeat", self.heartbeat.run), ("registry", self.registration.run)):
+            self._tasks[name] = self._spawn(name, loop)
+        if self.leadership is not None:
+            self.leadership.start()
+        self.started.set()
+        log.info("worker started", worker_id=self.worker_id, queues=self.concurrency,
+                 poll_only=self.settings.poll_only, maintenance=self.settings.maintenance)
+
+    def hurry(self) -> None:
+        """Cut the grace period short (a second signal)."""
+        self._hurry.set()
+
+    async def stop(self, grace: float | None = None) -> bool:
+        """Stop gracefully; True when every job was reported or handed back."""
+        if self._stopping.is_set():
+            self.hurry()
+            await self.stopped.wait()
+            return self.clean_stop
+        self._stopping.set()
+        grace = self.settings.grace_seconds if grace is None else grace
+        log.info("worker stopping", running=len(self.executor), grace_seconds=grace)
+        self.wakeup.stop()
+        if "fetch" in self._tasks:
+            await _finish(self._tasks.pop("fetch"))
+        if self.leadership is not None:
+            await self.leadership.stop()
+        await self._drain_handlers(grace)
+        clean = await self._hand_over()
+        for task in self._tasks.values():
+            task.cancel()
+        for task in self._tasks.values():
+            await _finish(task)
+        if self.listener is not None:
+            await self.listener.stop()
+        deregistered = await self.registration.deregister()
+        if self._http_client is not None:
+            await self._http_client.aclose()
+        self.clean_stop = clean and deregistered
+        log.info("worker stopped", clean=self.clean_stop)
+        self.stopped.set()
+        return self.clean_stop
+
+    async def _drain_handlers(self, grace: float) -> None:
+        if len(self.executor):
+            waiting = asyncio.create_task(self.executor.wait_idle(grace))
+            hurry = asyncio.create_task(self._hurry.wait())
+            await asyncio.wait({waiting, hurry}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (waiting, hurry):
+                task.cancel()
+        if len(self.executor):
+            log.info("grace period over, handing jobs back", jobs=len(self.executor))
+            self.executor.cancel(self.executor.running_ids, RELEASED)
+            await self.executor.wait_idle(5.0)
+
+    async def _hand_over(self) -> bool:
+        """Report every result, hand back every unfinished job; False if the database
+        could not be reached in time (maintenance will reclaim what is left)."""
+        budget = self.settings.db_timeout_seconds
+        if "completer" in self._tasks:  # flush from here on, not from its loop
+            task = self._tasks.pop("completer")
+            task.cancel()
+            await _finish(task)
+        reported = await self.completer.drain(budget)
+        # Handlers that ignored their cancellation still hold their job: hand it back too.
+        unfinished = sorted({job.id for job in self._released} | self.executor.running_ids)
+        released = not unfinished
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget
+        delay = 0.1
+        while unfinished:
+            try:
+                async with asyncio.timeout(self.settings.db_timeout_seconds):
+                    ids = await queue.release(self.db, unfinished, self.worker_id)
+                log.info("jobs handed back", count=len(ids))
+                released = True
+                break
+            except Exception as error:
+                if not is_connection_error(error) or loop.time() + delay > deadline:
+                    log.error("could not hand jobs back; maintenance will reclaim them",
+                              jobs=unfinished, error=mask_secrets(str(error)))
+                    break
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        if not reported:
+            log.error("results not reported; maintenance will retry those jobs",
+                      jobs=sorted(self.completer.pending_ids))
+        return reported and released
+
+    def _spawn(self, name: str, loop: Loop) -> asyncio.Task[None]:
+        return asyncio.create_task(self._supervise(name, loop), name=f"worker-{name}")
+
+    async def _supervise(self, name: str, loop: Loop) -> None:
+        """Keep a loop alive: a bug in one iteration must not leave the worker half-dead."""
+        delay = 1.0
+        while True:
+            try:
+                await loop()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("worker loop crashed; restarting it", loop=name)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    # ------------------------------------------------------------------ fetching
+
+    def free(self, queue_name: str) -> int:
+        return self.concurrency[queue_name] - self._taken[queue_name]
+
+    async def _fetch_loop(self) -> None:
+        delay = 0.1
+        while not self._stopping.is_set():
+            due = await self.wakeup.wait()
+            if self._stopping.is_set():
+                return
+            wanted = {q: self.free(q) for q in sorted(due) if self.free(q) > 0}
+            if not wanted:
+                continue
+            try:
+                await self._fetch(wanted)
+                delay = 0.1
+            except Exception as error:
+                self.metrics.db_errors.labels("fetch").inc()
+                if is_connection_error(error):
+                    self._orphans_possible = True
+                    log.warning("fetch failed, database unreachable",
+                                error=mask_secrets(str(error)), retry_in=round(delay, 2))
+                else:
+                    log.exception("fetch failed")
+                for name in wanted:
+                    self.wakeup.notified(name, None)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay * (0.5 + random.random())):
+                        await self._stopping.wait()
+                delay = min(delay * 2, 10.0)
+
+    async def _fetch(self, wanted: dict[str, int]) -> None:
+        timeout = self.settings.db_timeout_seconds
+        if self._orphans_possible:
+            async with asyncio.timeout(timeout):
+                orphans = await queue.release_orphans(self.db, self.worker_id, set(self._held))
+            self._orphans_possible = False
+            if orphans:
+                log.info("handed back jobs claimed by a fetch whose reply was lost",
+                         jobs=orphans)
+        async with asyncio.timeout(timeout):
+            jobs = await queue.fetch(self.db, wanted, self.worker_id)
+        self.metrics.fetches.inc()
+        self.metrics.fetch_batch.observe(len(jobs))
+        got = Counter(job.queue for job in jobs)
+        self.wakeup.fetched(wanted, got)
+        if jobs:
+            # Results still pending for these ids belong to attempts that are over.
+            self.completer.forget(job.id for job in jobs)
+            for job in jobs:
+                self._take(job)
+                self.executor.start(job)
+        short = [name for name in wanted if got[name] < wanted[name]]
+        ask = self.wakeup.unknown_next_start(short)
+        if ask:
+            try:
+                async with asyncio.timeout(timeout):
+                    start_after = await queue.next_start_after(self.db, ask)
+            except Exception as error:
+                if not is_connection_error(error):
+                    raise
+                log.warning("next start unknown, database unreachable",
+                            error=mask_secrets(str(error)))
+                return
+            self.wakeup.arm(ask, start_after)
+
+    # ------------------------------------------------------------------ slots and outcomes
+
+    def _take(self, job: Job) -> None:
+        if job.id not in self._held:
+            self._held[job.id] = job.queue
+            self._taken[job.queue] += 1
+            self.metrics.active_jobs.labels(job.queue).inc()
+
+    def _free_slot(self, job: Job) -> None:
+        queue_name = self._held.pop(job.id, None)
+        if queue_name is None:
+            return
+        self._taken[queue_name] -= 1
+        self.metrics.active_jobs.labels(queue_name).dec()
+        self.wakeup.slot_freed(queue_name)
+
+    def _on_done(self, job: Job, outcome: Outcome) -> None:
+        self.metrics.jobs_finished.labels(job.queue, outcome.kind).inc()
+        self.metrics.run_seconds.labels(job.queue).observe(outcome.seconds)
+        if outcome.kind == COMPLETED:
+            self.completer.complete(job, outcome.output)
+        elif outcome.kind in (FAILED, TIMEOUT):
+            assert outcome.failure is not None
+            log.info("job failed", job_id=job.id, queue=job.queue, attempt=job.attempt,
+                     outcome=outcome.kind, error=outcome.failure.message[:500])
+            self.completer.fail(job, outcome.failure)
+        elif outcome.kind in (CANCELLED, LOST):
+            self._free_slot(job)
+        elif outcome.kind == RELEASED:
+            self._released.append(job)
+        if not len(self.executor):
+            self.completer.nudge()
+
+    def _on_flushed(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            self._free_slot(job)
+
+    def _on_lost(self, job_ids: set[int]) -> None:
+        cancelled = self.executor.cancel(job_ids, LOST)
+        if cancelled:
+            log.warning("jobs no longer held by this worker; handlers cancelled",
+                        jobs=sorted(cancelled))
+
+    # ------------------------------------------------------------------ notifications
+
+    def _on_notify(self, channel: str, payload: dict[str, Any]) -> None:
+        if channel == "wakeup":
+            name = payload.get("queue")
+            start_after = payload.get("start_after")
+            if isinstance(name, str) and not self._stopping.is_set():
+                self.wakeup.notified(
+                    name, float(start_after) if isinstance(start_after, int | float) else None)
+        elif channel == "cancel":
+            ids = [i for i in payload.get("ids") or [] if isinstance(i, int)]
+            cancelled = self.executor.cancel(ids, CANCELLED)
+            if cancelled:
+                log.info("jobs cancelled; handlers stopped", jobs=sorted(cancelled))
+
+    async def _on_listening(self) -> None:
+        self.wakeup.connected()
+        if self.started.is_set():
+            log.info("listening again; fetching to catch up")
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._http_client is None:
+            self._http_client = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
+        return self._http_client
+
+
+async def _finish(task: asyncio.Task[None]) -> None:
+    """Wait for a task that was cancelled or is ending, swallowing its cancellation."""
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,183 @@
+"""Worker settings: the environment (and the command line, see ``cli``) → a frozen dataclass.
+
+Every value is checked once, at start; a bad one stops the process with an error naming
+the variable and the value. Defaults aim at a fleet that is fast when busy and silent
+when idle: with nothing to do, a worker issues a few statements a minute (listener
+health check, registry touch, safety-net poll) and its leader a few more (maintenance).
+
+Invariants checked here:
+- a heartbeat runs at least twice per stall timeout, so a live worker is never mistaken
+  for a dead one (``MS8_HEARTBEAT_SECONDS`` * 2 <= ``MS8_STALL_SECONDS``);
+- queue names follow the core's rule (``shared.queue.validation.QUEUE_NAME``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from shared.queue.validation import QUEUE_NAME
+from shared.settings import (
+    SettingsError,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
+
+MAX_CONCURRENCY = 10_000
+DAY = 86400.0
+
+
+def parse_queues(name: str, raw: tuple[str, ...], default: int) -> Mapping[str, int]:
+    """``("collect-analytics=20", "fresh-data")`` → {"collect-analytics": 20,
+    "fresh-data": default}."""
+    queues: dict[str, int] = {}
+    for item in raw:
+        queue, sep, count = item.partition("=")
+        queue = queue.strip()
+        if not QUEUE_NAME.match(queue):
+            raise SettingsError(
+                f"{name}: {queue!r} is not a queue name (1-63 characters of a-z, 0-9, "
+                "'_', '.', '-', starting with a letter or digit)")
+        if queue in queues:
+            raise SettingsError(f"{name}: queue {queue!r} is listed twice")
+        if not sep:
+            queues[queue] = default
+            continue
+        try:
+            concurrency = int(count.strip())
+        except ValueError:
+            raise SettingsError(
+                f"{name}: the concurrency of {queue!r} must be a whole number, "
+                f"got {count.strip()!r}") from None
+        if not 1 <= concurrency <= MAX_CONCURRENCY:
+            raise SettingsError(
+                f"{name}: the concurrency of {queue!r} must be between 1 and "
+                f"{MAX_CONCURRENCY}, got {concurrency}")
+        queues[queue] = concurrency
+    return MappingProxyType(queues)
+
+
+def default_worker_id() -> str:
+    """host-pid-random: unique across restarts (a pid is reused; the suffix is not)."""
+    return f"{socket.gethostname()[:100]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How one worker process runs. Durations are in seconds."""
+
+    # {queue: concurrency}; empty means every queue that has a handler, at ``concurrency``.
+    queues: Mapping[str, int]
+    concurrency: int
+    worker_id: str
+    # Extra modules to import for their @handler registrations.
+    handler_modules: tuple[str, ...]
+
+    # Waking up.
+    poll_only: bool
+    poll_seconds: float
+    listen_check_seconds: float
+
+    # Holding jobs.
+    heartbeat_seconds: float
+    stall_seconds: float
+    grace_seconds: float
+    db_timeout_seconds: float
+
+    # Reporting results.
+    complete_window_seconds: float
+    complete_batch: int
+
+    # The registry.
+    registry_seconds: float
+    forget_worker_seconds: float
+
+    # Maintenance (on the leader only).
+    maintenance: bool
+    leader_wait_seconds: float
+    rescue_seconds: float
+    timeout_grace_seconds: float
+    prune_seconds: float
+    prune_chunk: int
+    batch_check_seconds: float
+
+    metrics_port: int | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
+        env = os.environ if env is None else env
+        concurrency = env_int(env, "MS8_WORKER_CONCURRENCY", 10, low=1, high=MAX_CONCURRENCY)
+        queues = parse_queues(
+            "MS8_WORKER_QUEUES", env_list(env, "MS8_WORKER_QUEUES"), concurrency)
+        worker_id = env_str(env, "MS8_WORKER_ID") or default_worker_id()
+        if len(worker_id) > 200:
+            raise SettingsError(
+                f"MS8_WORKER_ID must be at most 200 characters, got {len(worker_id)}")
+
+        poll_only = env_bool(env, "MS8_POLL_ONLY", False)
+        # Polling is the only path in poll-only mode, a rare safety net otherwise.
+        poll_seconds = env_float(
+            env, "MS8_POLL_SECONDS", 2.0 if poll_only else 60.0, low=0.05, high=DAY)
+
+        stall = env_float(env, "MS8_STALL_SECONDS", 60.0, low=0.2, high=DAY)
+        heartbeat = env_float(env, "MS8_HEARTBEAT_SECONDS", 10.0, low=0.05, high=DAY)
+        if heartbeat * 2 > stall:
+            raise SettingsError(
+                f"MS8_HEARTBEAT_SECONDS ({heartbeat:g}) must be at most half of "
+                f"MS8_STALL_SECONDS ({stall:g}), or live workers would look dead")
+
+        registry = env_float(env, "MS8_WORKER_REGISTRY_SECONDS", 60.0, low=0.1, high=DAY)
+        forget = env_float(
+            env, "MS8_WORKER_FORGET_SECONDS", max(300.0, registry * 5), low=0.5, high=30 * DAY)
+        if forget < registry * 2:
+            raise SettingsError(
+                f"MS8_WORKER_FORGET_SECONDS ({forget:g}) must be at least twice "
+                f"MS8_WORKER_REGISTRY_SECONDS ({registry:g}), or live workers would be "
+                "forgotten")
+
+        port = env_int(env, "MS8_WORKER_METRICS_PORT", 0, low=0, high=65535)
+        return cls(
+            queues=queues,
+            concurrency=concurrency,
+            worker_id=worker_id,
+            handler_modules=env_list(env, "MS8_WORKER_HANDLER_MODULES"),
+            poll_only=poll_only,
+            poll_seconds=poll_seconds,
+            listen_check_seconds=env_float(
+                env, "MS8_LISTEN_CHECK_SECONDS", 30.0, low=0.05, high=3600),
+            heartbeat_seconds=heartbeat,
+            stall_seconds=stall,
+            grace_seconds=env_float(env, "MS8_WORKER_GRACE_SECONDS", 30.0, low=0, high=DAY),
+            db_timeout_seconds=env_float(
+                env, "MS8_WORKER_DB_TIMEOUT_SECONDS", 30.0, low=0.1, high=3600),
+            complete_window_seconds=env_float(
+                env, "MS8_COMPLETE_WINDOW_MS", 5.0, low=0, high=10_000) / 1000,
+            complete_batch=env_int(env, "MS8_COMPLETE_BATCH", 500, low=1, high=10_000),
+            registry_seconds=registry,
+            forget_worker_seconds=forget,
+            maintenance=env_bool(env, "MS8_MAINTENANCE", True),
+            leader_wait_seconds=env_float(
+                env, "MS8_LEADER_WAIT_SECONDS", 60.0, low=0.1, high=3600),
+            rescue_seconds=env_float(
+                env, "MS8_RESCUE_SECONDS", max(stall / 2, 0.1), low=0.05, high=DAY),
+            timeout_grace_seconds=env_float(
+                env, "MS8_TIMEOUT_GRACE_SECONDS", max(stall, 10.0), low=0, high=DAY),
+            prune_seconds=env_float(env, "MS8_PRUNE_SECONDS", 300.0, low=0.05, high=DAY),
+            prune_chunk=env_int(env, "MS8_PRUNE_CHUNK", 1000, low=1, high=100_000),
+            batch_check_seconds=env_float(
+                env, "MS8_BATCH_CHECK_SECONDS", 120.0, low=0.05, high=DAY),
+            metrics_port=port or None,
+        )
+
+    def concurrency_of(self, handled: Mapping[str, object]) -> dict[str, int]:
+        """The queues to run: those asked for, or every queue with a handler."""
+        if self.queues:
+            return dict(self.queues)
+        return {queue: self.concurrency for queue in sorted(handled)}
