@@ -1,0 +1,140 @@
+"""The Starlette application: routes, error handling, and the lifespan that owns the
+database pool and the event hub.
+
+At start the lifespan opens the pool (waiting for the database with backoff), makes sure
+the schema is current on a direct connection (migrating it when ``MS8_AUTO_MIGRATE`` is
+on, refusing to start otherwise), and starts the one LISTEN of the process. With no API
+key configured it logs a warning that anyone who reaches the port can do anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, version
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from api import (
+    batches,
+    dashboard,
+    events,
+    health,
+    jobs,
+    metrics,
+    openapi,
+    queues,
+    schedules,
+    workers,
+)
+from api.auth import KeyRing
+from api.config import ApiSettings
+from api.context import ApiContext
+from api.endpoint import Endpoint, routes
+from api.errors import handle_exception, handle_http_exception
+from api.hub import EventHub
+from api.schemas import components, json_value
+from api.session import Sessions
+from api.validator import Validator
+from shared import idempotency
+from shared.db import open_database, retry_connection
+from shared.logging import get_logger
+from shared.migrate import ensure_schema
+from shared.settings import Settings
+
+log = get_logger(__name__)
+IDEMPOTENCY_SWEEP_SECONDS = 3600.0
+
+
+def all_endpoints() -> list[Endpoint]:
+    return [*jobs.ENDPOINTS, *events.ENDPOINTS, *queues.ENDPOINTS, *batches.ENDPOINTS,
+            *schedules.ENDPOINTS, *workers.ENDPOINTS, *health.ENDPOINTS, *metrics.ENDPOINTS,
+            *openapi.ENDPOINTS]
+
+
+def _version() -> str:
+    try:
+        return version("ms8-jobs")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def create_app(shared: Settings | None = None, settings: ApiSettings | None = None
+               ) -> Starlette:
+    """The API app; settings default to the environment's."""
+    shared = shared or Settings.from_env()
+    settings = settings or ApiSettings.from_env(dev=shared.dev)
+    schemas = components(settings.max_jobs_per_request)
+    ctx = ApiContext(
+        shared=shared, settings=settings, keys=KeyRing(settings.keys),
+        sessions=Sessions(settings), validator=Validator(schemas, {"JsonValue": json_value}),
+        metrics=metrics.Metrics())
+    endpoints = all_endpoints()
+    app_routes: list[BaseRoute] = [
+        *routes(endpoints), *dashboard.routes(), Route("/", _home, include_in_schema=False)]
+    app = Starlette(
+        routes=app_routes,
+        lifespan=_lifespan,
+        middleware=[Middleware(metrics.MetricsMiddleware, ctx.metrics)],
+        exception_handlers={HTTPException: handle_http_exception, Exception: handle_exception},
+    )
+    app.state.ctx = ctx
+    app.state.openapi_json = openapi.encode(openapi.document(endpoints, schemas, _version()))
+    return app
+
+
+async def _home(_request: Request) -> Response:
+    return RedirectResponse("/dashboard", status_code=307)
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    ctx: ApiContext = app.state.ctx
+    if ctx.keys.open:
+        log.warning("NO API KEY CONFIGURED: anyone who can reach this port can read and "
+                    "change every job (allowed only because MS8_ENV=dev); set MS8_API_KEYS")
+    db = await open_database(ctx.shared, "api")
+    hub: EventHub | None = None
+    sweeper: asyncio.Task[None] | None = None
+    try:
+        conn = await retry_connection(db.connect_direct, what="schema check")
+        try:
+            schema_version = await ensure_schema(conn, db.queries,
+                                                 auto_migrate=ctx.shared.auto_migrate)
+        finally:
+            await conn.close()
+        hub = EventHub(db)
+        await hub.start()
+        ctx._db, ctx._hub = db, hub
+        sweeper = asyncio.create_task(_sweep_idempotency_keys(ctx), name="idempotency sweep")
+        log.info("api ready", schema=db.schema, schema_version=schema_version,
+                 keys=[k.name for k in ctx.settings.keys])
+        yield
+    finally:
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+        if hub is not None:
+            await hub.stop()
+        ctx._db = ctx._hub = None
+        await db.close()
+
+
+async def _sweep_idempotency_keys(ctx: ApiContext) -> None:
+    """Forget idempotency keys older than a day, once an hour (every API process does it;
+    the deletes are idempotent)."""
+    while True:
+        try:
+            deleted = await idempotency.delete_expired(ctx.db)
+            if deleted:
+                log.info("expired idempotency keys forgotten", count=deleted)
+        except Exception as error:
+            log.warning("idempotency sweep failed", error=str(error))
+        await asyncio.sleep(IDEMPOTENCY_SWEEP_SECONDS)

@@ -1,0 +1,150 @@
+"""Who is calling, and may they: API keys, bearer tokens, dashboard sessions, scopes.
+
+A caller is identified, in this order, by ``Authorization: Bearer <secret>`` or
+``X-API-Key: <secret>``, then by the dashboard's session cookie. Scopes are ``read``
+(GET) and ``write`` (everything that changes something); ``write`` implies ``read``.
+Missing or unknown credentials are 401, a known key without the scope is 403.
+
+Cross-site requests: a key sent in a header cannot be forged by another site, so only
+cookie-borne (session) requests that change something must carry the session's CSRF
+token (``X-CSRF-Token`` header or ``csrf`` form field) and come from this origin.
+
+With no key configured (allowed only with ``MS8_ENV=dev``), every caller is the ``dev``
+principal with both scopes, and state changes from another origin are still refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+
+from api.config import SCOPES, ApiKey
+from api.errors import ApiError
+from api.session import COOKIE, Session
+
+if TYPE_CHECKING:
+    from api.context import ApiContext
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+CSRF_HEADER = "x-csrf-token"
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    scopes: frozenset[str]
+    via: str  # "key", "session", "dev" or "none"
+    session: Session | None = None
+
+
+ANONYMOUS = Principal("anonymous", frozenset(), "none")
+DEV = Principal("dev", frozenset(SCOPES), "dev")
+
+
+class KeyRing:
+    """The configured keys, found by a digest of the secret (no secret compared by ==)."""
+
+    def __init__(self, keys: tuple[ApiKey, ...]) -> None:
+        self.keys = keys
+        self._by_digest = {self._digest(k.secret): k for k in keys}
+        self._by_name = {k.name: k for k in keys}
+
+    @staticmethod
+    def _digest(secret: str) -> bytes:
+        return hashlib.sha256(secret.encode()).digest()
+
+    @property
+    def open(self) -> bool:
+        """No key configured: dev mode, everyone may do everything."""
+        return not self.keys
+
+    def find(self, secret: str) -> ApiKey | None:
+        key = self._by_digest.get(self._digest(secret))
+        if key is None or not hmac.compare_digest(key.secret.encode(), secret.encode()):
+            return None
+        return key
+
+    def for_session(self, session: Session) -> ApiKey | None:
+        key = self._by_name.get(session.key_name)
+        if key is None or not hmac.compare_digest(key.fingerprint, session.fingerprint):
+            return None
+        return key
+
+
+def presented_secret(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        return ""  # present but not a bearer token: counts as a wrong key
+    key = request.headers.get("x-api-key")
+    return key.strip() if key is not None else None
+
+
+def same_origin(request: Request) -> bool:
+    """False when the browser says the request comes from another site."""
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        return False
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    host = request.headers.get("host", "")
+    return urlsplit(origin).netloc.lower() == host.lower()
+
+
+def session_of(ctx: ApiContext, request: Request) -> tuple[Session, Principal] | None:
+    cookie = request.cookies.get(COOKIE)
+    if not cookie:
+        return None
+    session = ctx.sessions.verify(cookie)
+    if session is None:
+        return None
+    if ctx.keys.open:
+        return session, Principal("dev", DEV.scopes, "session", session)
+    key = ctx.keys.for_session(session)
+    if key is None:
+        return None
+    return session, Principal(key.name, key.scopes, "session", session)
+
+
+def authenticate(ctx: ApiContext, request: Request, needed: str | None,
+                 form_token: str | None = None) -> Principal:
+    """The caller, if allowed to use an endpoint needing scope ``needed`` (None: public)."""
+    if needed is None:
+        return ANONYMOUS
+    unsafe = request.method not in SAFE_METHODS
+    secret = presented_secret(request)
+    if secret is not None:
+        key = ctx.keys.find(secret) if secret else None
+        if key is None:
+            if ctx.keys.open:
+                return DEV
+            raise ApiError("unauthorized", "the API key is not valid",
+                           headers={"WWW-Authenticate": 'Bearer realm="ms8-jobs"'})
+        principal = Principal(key.name, key.scopes, "key")
+    else:
+        found = session_of(ctx, request)
+        if found is not None:
+            session, principal = found
+            if unsafe:
+                token = form_token or request.headers.get(CSRF_HEADER)
+                if not same_origin(request) or not ctx.sessions.check_csrf(session, token):
+                    raise ApiError("csrf_failed", "this browser request lacks a valid CSRF "
+                                   "token or comes from another site")
+        elif ctx.keys.open:
+            if unsafe and not same_origin(request):
+                raise ApiError("csrf_failed", "state changes from another site are refused")
+            principal = DEV
+        else:
+            raise ApiError("unauthorized",
+                           "send an API key: 'Authorization: Bearer <key>' or 'X-API-Key'",
+                           headers={"WWW-Authenticate": 'Bearer realm="ms8-jobs"'})
+    if needed not in principal.scopes:
+        raise ApiError("forbidden", f"key {principal.name!r} lacks the {needed!r} scope")
+    return principal

@@ -1,0 +1,91 @@
+"""Batches over HTTP: create one with its jobs, read it with its totals, list them.
+
+A batch is created, filled and sealed in one transaction (with the ``Idempotency-Key``,
+the same transaction as the key), so it is never seen half-filled. Totals of a running
+batch are counted live from its children; a finished batch has them frozen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from starlette.responses import Response
+
+from api import cursor, idempotent, wire
+from api.endpoint import Call, Endpoint, Param, Reply
+from api.jobs import job_spec, sent
+from api.schemas import ID
+from shared import queue as core
+
+BATCH_ID = Param("id", "path", ID, "the batch's id", required=True)
+DEFAULT_PAGE = 20
+
+
+async def create_batch(call: Call) -> Response:
+    body, db = call.body, call.ctx.db
+    specs = [job_spec(item, f"jobs[{i}].") for i, item in enumerate(body["jobs"])]
+    created: list[int] = []
+
+    async def fill(conn: asyncpg.Connection) -> tuple[int, Any]:
+        batch_id = await core.create_batch(
+            db, body.get("name", ""), on_complete_queue=body.get("on_complete_queue"),
+            on_complete_data=body.get("on_complete_data"), conn=conn)
+        results = await core.send_many(db, specs, batch_id=batch_id, conn=conn) if specs else []
+        await core.seal_batch(db, batch_id, conn=conn)
+        created.append(batch_id)
+        return 201, {"id": batch_id, "jobs": [sent(r) for r in results]}
+
+    async def work(conn: asyncpg.Connection | None) -> tuple[int, Any]:
+        if conn is not None:
+            return await fill(conn)
+        async with db.pool.acquire() as own:
+            async with own.transaction():
+                return await fill(own)
+
+    response = await idempotent.respond(call, work, lambda reply: f"/batches/{reply['id']}")
+    # After the commit: children that ended meanwhile may have been the last ones.
+    await core.finish_batches(db, created)
+    return response
+
+
+async def get_batch(call: Call) -> Response:
+    return wire.json_response(wire.batch(await core.get_batch(call.ctx.db, call.path["id"])))
+
+
+async def list_batches(call: Call) -> Response:
+    db, q = call.ctx.db, call.query
+    limit = q.get("limit", DEFAULT_PAGE)
+    before = cursor.decode(q.get("cursor"))
+    batches = [] if before == 0 else await core.list_batches(db, before_id=before, limit=limit)
+    # The listing freezes totals only for finished batches; count the running ones live.
+    batches = [b if b.finished_at is not None else await core.get_batch(db, b.id)
+               for b in batches]
+    return wire.json_response({
+        "batches": [wire.batch(b) for b in batches],
+        "next_cursor": cursor.next_cursor([b.id for b in batches], limit),
+    })
+
+
+ENDPOINTS = [
+    Endpoint(
+        "POST", "/batches", create_batch, "Create a batch of jobs", "createBatch", "batches",
+        {201: Reply("Created; job results in the order of the request.", "BatchCreated",
+                    headers={"Location": "the batch's URL"})},
+        scope="write", params=[idempotent.PARAM], body="BatchSpec",
+        errors=("idempotency_key_reused",),
+        description="When its last job has ended, one job is sent to on_complete_queue "
+                    "(if given) with on_complete_data."),
+    Endpoint(
+        "GET", "/batches", list_batches, "List batches, newest first", "listBatches",
+        "batches", {200: Reply("A page of batches with their totals.", "BatchPage")},
+        params=[
+            Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 200},
+                  f"page size (default {DEFAULT_PAGE})"),
+            Param("cursor", "query", {"type": "string", "pattern": cursor.CURSOR_PATTERN},
+                  "next_cursor of the previous page", error_code="bad_cursor"),
+        ]),
+    Endpoint("GET", "/batches/{id}", get_batch, "Get a batch with its totals", "getBatch",
+             "batches", {200: Reply("The batch.", "Batch")}, params=[BATCH_ID],
+             errors=("not_found",)),
+]

@@ -1,0 +1,45 @@
+"""What every request of one API process shares, held on ``app.state.ctx``.
+
+Built by ``create_app`` before the lifespan starts; ``db`` and ``hub`` are filled in by
+the lifespan (handlers only run in between, so they are always set there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from api.auth import KeyRing
+from api.config import ApiSettings
+from api.session import Sessions
+from api.validator import Validator
+from shared.db import Database
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from api.hub import EventHub
+    from api.metrics import Metrics
+
+
+@dataclass
+class ApiContext:
+    shared: Settings
+    settings: ApiSettings
+    keys: KeyRing
+    sessions: Sessions
+    validator: Validator
+    metrics: Metrics
+    _db: Database | None = field(default=None, repr=False)
+    _hub: EventHub | None = field(default=None, repr=False)
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            raise RuntimeError("the API's database is not open (is the lifespan running?)")
+        return self._db
+
+    @property
+    def hub(self) -> EventHub:
+        if self._hub is None:
+            raise RuntimeError("the API's event hub is not started")
+        return self._hub

@@ -1,0 +1,7 @@
+"""Dashboard (in progress)."""
+
+from starlette.routing import BaseRoute
+
+
+def routes() -> list[BaseRoute]:
+    return []

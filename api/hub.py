@@ -1,0 +1,94 @@
+"""One LISTEN per API process, fanned out in memory to every open event stream.
+
+Each SSE client is a ``Subscription`` with a predicate (which notifications it wants) and a
+bounded queue. The hub's ``Listener`` delivers every notification of the ``events``
+channel, in commit order, to the queues of the subscriptions that want it; a client too
+slow to keep up does not slow the others: its queue is emptied and it gets one ``resync``
+(re-read everything) instead. After the listener lost its connection and LISTENed again,
+every subscription gets a ``resync`` too, since notifications may have been missed.
+
+Notifications are hints: streams re-read the database on each one (``api/events.py``),
+so what a client sees is always the state of the table, never a guess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from shared.db import Database
+from shared.listener import Listener
+
+Payload = dict[str, Any]
+RESYNC: Payload = {"state": "resync", "ids": []}
+
+
+class Subscription:
+    def __init__(self, wants: Callable[[Payload], bool], maxsize: int) -> None:
+        self._wants = wants
+        self._queue: asyncio.Queue[Payload] = asyncio.Queue(maxsize)
+        self.overflows = 0
+
+    def offer(self, payload: Payload) -> None:
+        if payload is not RESYNC and not self._wants(payload):
+            return
+        try:
+            self._queue.put_nowait(payload)
+        except asyncio.QueueFull:
+            self.overflows += 1
+            while not self._queue.empty():
+                self._queue.get_nowait()
+            self._queue.put_nowait(RESYNC)
+
+    async def next(self, timeout: float) -> Payload | None:
+        """The next notification, or None when ``timeout`` seconds pass without one."""
+        try:
+            return await asyncio.wait_for(self._queue.get(), timeout)
+        except TimeoutError:
+            return None
+
+    def drain(self) -> list[Payload]:
+        """Whatever else is already queued (to coalesce a burst into one re-read)."""
+        items = []
+        while not self._queue.empty():
+            items.append(self._queue.get_nowait())
+        return items
+
+
+class EventHub:
+    def __init__(self, db: Database, *, queue_size: int = 1000) -> None:
+        self._subscriptions: set[Subscription] = set()
+        self._queue_size = queue_size
+        self._connections = 0
+        self.listener = Listener(db, ["events"], self._deliver, on_connect=self._on_connect)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscriptions)
+
+    async def start(self) -> None:
+        await self.listener.start()
+
+    async def stop(self) -> None:
+        await self.listener.stop()
+
+    @contextlib.contextmanager
+    def subscribe(self, wants: Callable[[Payload], bool]) -> Iterator[Subscription]:
+        subscription = Subscription(wants, self._queue_size)
+        self._subscriptions.add(subscription)
+        try:
+            yield subscription
+        finally:
+            self._subscriptions.discard(subscription)
+
+    def _deliver(self, _channel: str, payload: Payload) -> None:
+        for subscription in list(self._subscriptions):
+            subscription.offer(payload)
+
+    async def _on_connect(self) -> None:
+        self._connections += 1
+        if self._connections > 1:
+            for subscription in list(self._subscriptions):
+                subscription.offer(RESYNC)

@@ -1,0 +1,162 @@
+"""Jobs over HTTP: send one or many, read, list by queue and state, cancel, retry, delete.
+
+Everything goes through the queue core; this module only maps requests to core calls and
+core results (or errors) to responses. A state that does not allow an action is 409 with
+the job's current state named, an unknown job 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from starlette.responses import Response
+
+from api import cursor, idempotent, rfc3339, wire
+from api.endpoint import Call, Endpoint, Param, Reply
+from api.errors import ApiError
+from api.schemas import ID, QUEUE_NAME, STATE
+from shared import queue as core
+
+OPTIONS = ("priority", "delay", "retry_limit", "retry_delay", "retry_backoff",
+           "retry_delay_max", "run_timeout", "singleton_key")
+JOB_ID = Param("id", "path", ID, "the job's id", required=True)
+DEFAULT_PAGE = 50
+
+
+def send_options(body: dict[str, Any]) -> dict[str, Any]:
+    """The core's send options of a validated body (schema ``JobSpec``)."""
+    options: dict[str, Any] = {name: body[name] for name in OPTIONS if name in body}
+    if "start_after" in body:
+        options["start_after"] = rfc3339.parse(body["start_after"])
+    return options
+
+
+def job_spec(body: dict[str, Any], field_prefix: str = "") -> core.JobSpec:
+    """A validated body as the core's ``JobSpec``; core errors name the field by its path."""
+    try:
+        return core.JobSpec.of(body["queue"], body.get("data"), **send_options(body))
+    except core.InvalidInput as error:
+        field = f"{field_prefix}{error.field}"
+        raise ApiError("invalid_body", f"{field}: {error.message}", field=field) from None
+
+
+def sent(result: core.Sent) -> dict[str, Any]:
+    return {"id": result.id, "created": result.created}
+
+
+async def send_job(call: Call) -> Response:
+    body, options = call.body, send_options(call.body)
+
+    async def work(conn: asyncpg.Connection | None) -> tuple[int, Any]:
+        result = await core.send(call.ctx.db, body["queue"], body.get("data"), conn=conn,
+                                 **options)
+        return (201 if result.created else 200), sent(result)
+
+    return await idempotent.respond(call, work, lambda reply: f"/jobs/{reply['id']}")
+
+
+async def send_jobs(call: Call) -> Response:
+    specs = [job_spec(item, f"jobs[{i}].") for i, item in enumerate(call.body["jobs"])]
+
+    async def work(conn: asyncpg.Connection | None) -> tuple[int, Any]:
+        results = await core.send_many(call.ctx.db, specs, conn=conn)
+        status = 201 if any(r.created for r in results) else 200
+        return status, {"jobs": [sent(r) for r in results]}
+
+    return await idempotent.respond(call, work, lambda _body: None)
+
+
+async def get_job(call: Call) -> Response:
+    return wire.json_response(wire.job(await core.get_job(call.ctx.db, call.path["id"])))
+
+
+async def list_jobs(call: Call) -> Response:
+    q = call.query
+    limit = q.get("limit", DEFAULT_PAGE)
+    before = cursor.decode(q.get("cursor"))
+    if "queue" in q:
+        await core.get_queue(call.ctx.db, q["queue"])  # 404 for an unknown queue
+    jobs = [] if before == 0 else await core.list_jobs(
+        call.ctx.db, queue=q.get("queue"), states=q.get("state") or None, before_id=before,
+        limit=limit)
+    return wire.json_response({
+        "jobs": [wire.job(job) for job in jobs],
+        "next_cursor": cursor.next_cursor([job.id for job in jobs], limit),
+    })
+
+
+async def cancel_job(call: Call) -> Response:
+    db, job_id = call.ctx.db, call.path["id"]
+    if not await core.cancel(db, [job_id]):
+        await _refuse(call, "cancel", "waiting or active")
+    return wire.json_response(wire.job(await core.get_job(db, job_id)))
+
+
+async def retry_job(call: Call) -> Response:
+    db, job_id = call.ctx.db, call.path["id"]
+    if not await core.resume(db, [job_id]):
+        await _refuse(call, "retry", "failed or cancelled")
+    return wire.json_response(wire.job(await core.get_job(db, job_id)))
+
+
+async def delete_job(call: Call) -> Response:
+    if not await core.delete(call.ctx.db, [call.path["id"]]):
+        await _refuse(call, "delete", "waiting or finished (cancel an active job first)")
+    return Response(status_code=204)
+
+
+async def _refuse(call: Call, action: str, allowed: str) -> None:
+    """Explain why an action did nothing: the job is unknown (404) or in another state."""
+    job = await core.get_job(call.ctx.db, call.path["id"])  # NotFound → 404
+    raise ApiError("invalid_state",
+                   f"cannot {action} job {job.id}: it is {job.state}; only {allowed} jobs can be")
+
+
+_JOB = Reply("The job.", "Job")
+_NOT_FOUND = ("not_found",)
+_CONFLICT = ("not_found", "invalid_state")
+
+ENDPOINTS = [
+    Endpoint(
+        "POST", "/jobs", send_job, "Send a job", "sendJob", "jobs",
+        {201: Reply("Sent.", "SendResult", headers={"Location": "the job's URL"}),
+         200: Reply("A job of the queue already holds the singleton key: that job.",
+                    "SendResult")},
+        scope="write", params=[idempotent.PARAM], body="JobSpec",
+        errors=("idempotency_key_reused",),
+        description="The queue is created with the default policy on first use."),
+    Endpoint(
+        "POST", "/jobs/bulk", send_jobs, "Send many jobs in one statement", "sendJobs",
+        "jobs",
+        {201: Reply("Sent; results in the order of the request.", "BulkSendResult"),
+         200: Reply("Every job was already there (singleton keys).", "BulkSendResult")},
+        scope="write", params=[idempotent.PARAM], body="BulkSend",
+        errors=("idempotency_key_reused",)),
+    Endpoint(
+        "GET", "/jobs", list_jobs, "List jobs, newest first", "listJobs", "jobs",
+        {200: Reply("A page of jobs.", "JobPage")},
+        params=[
+            Param("queue", "query", QUEUE_NAME, "only jobs of this queue"),
+            Param("state", "query", {"type": "array", "items": STATE},
+                  "only jobs in these states (repeat the parameter, or separate by commas)"),
+            Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000},
+                  f"page size (default {DEFAULT_PAGE})"),
+            Param("cursor", "query", {"type": "string", "pattern": cursor.CURSOR_PATTERN},
+                  "next_cursor of the previous page", error_code="bad_cursor"),
+        ],
+        errors=_NOT_FOUND),
+    Endpoint("GET", "/jobs/{id}", get_job, "Get a job", "getJob", "jobs",
+             {200: _JOB}, params=[JOB_ID], errors=_NOT_FOUND),
+    Endpoint("DELETE", "/jobs/{id}", delete_job, "Delete a waiting or finished job",
+             "deleteJob", "jobs", {204: Reply("Deleted.", None, media_type="")},
+             scope="write", params=[JOB_ID], errors=_CONFLICT),
+    Endpoint("POST", "/jobs/{id}/cancel", cancel_job, "Cancel a waiting or active job",
+             "cancelJob", "jobs", {200: _JOB}, scope="write", params=[JOB_ID],
+             errors=_CONFLICT,
+             description="A worker running it hears of it at once and stops the handler."),
+    Endpoint("POST", "/jobs/{id}/retry", retry_job,
+             "Retry (resume) a failed or cancelled job", "retryJob", "jobs", {200: _JOB},
+             scope="write", params=[JOB_ID], errors=_CONFLICT,
+             description="The job waits again with a fresh attempt count."),
+]

@@ -1,0 +1,141 @@
+"""Strict reading of requests: the body (size limit, media type, JSON) and parameters.
+
+Nothing is read leniently: a body over the limit is refused while it streams in (413),
+a body that is not ``application/json`` is 415, malformed JSON is 400, and a value that
+does not match its declared schema is 400 (parameters) or 422 (body) with the field
+named. Handlers only ever see validated values, so nothing is written on bad input.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.requests import Request
+
+from api.errors import ApiError
+from api.schemas import ref
+from api.validator import SchemaViolation
+
+if TYPE_CHECKING:
+    from api.context import ApiContext
+    from api.endpoint import Param
+
+_INTEGER = re.compile(r"[+-]?\d{1,20}")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+async def body(ctx: ApiContext, request: Request, component: str) -> tuple[bytes, Any]:
+    """The raw body and its validated JSON value."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/")
+                                            and media.endswith("+json")):
+        raise ApiError("unsupported_media_type",
+                       f"send the body as application/json (got {media or 'no content type'})")
+    limit = ctx.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError("body_too_large",
+                       f"the body is {declared} bytes; the limit is {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError("body_too_large", f"the body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise ApiError("malformed_json", "the body is empty; send a JSON object")
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise ApiError("malformed_json", f"the body is not valid JSON: {error}") from None
+    try:
+        return raw, ctx.validator.validate(ref(component), value, "body")
+    except SchemaViolation as violation:
+        raise ApiError("unknown_field" if violation.unknown else "invalid_body",
+                       f"{violation.field}: {violation.message}",
+                       field=violation.field) from None
+
+
+def params(ctx: ApiContext, declared: Sequence[Param], where: str,
+           source: Mapping[str, str]) -> dict[str, Any]:
+    """Validated path or header parameters (header names are matched case-insensitively)."""
+    values: dict[str, Any] = {}
+    for param in declared:
+        if param.where != where:
+            continue
+        raw = source.get(param.name.lower() if where == "header" else param.name)
+        if raw is None:
+            if param.required:
+                raise ApiError("invalid_parameter", f"{param.name} is required",
+                               field=param.name)
+            continue
+        values[param.name] = _value(ctx, param, raw)
+    return values
+
+
+def query(ctx: ApiContext, declared: Sequence[Param], request: Request) -> dict[str, Any]:
+    """Validated query parameters; an array parameter may repeat or be comma-separated."""
+    values: dict[str, Any] = {}
+    for param in declared:
+        if param.where != "query":
+            continue
+        given = request.query_params.getlist(param.name)
+        if not given:
+            if param.required:
+                raise ApiError("invalid_parameter", f"{param.name} is required",
+                               field=param.name)
+            continue
+        if param.schema.get("type") == "array":
+            items = [part for raw in given for part in raw.split(",") if part != ""]
+            item_param = _item(param)
+            values[param.name] = [_value(ctx, item_param, item) for item in items]
+            _validate(ctx, param, values[param.name])
+        else:
+            if len(given) > 1:
+                raise ApiError("invalid_parameter", f"{param.name} is given more than once",
+                               field=param.name)
+            values[param.name] = _value(ctx, param, given[0])
+    return values
+
+
+def _item(param: Param) -> Param:
+    from api.endpoint import Param
+
+    return Param(param.name, param.where, param.schema.get("items", {}), param.description,
+                 error_code=param.error_code)
+
+
+def _value(ctx: ApiContext, param: Param, raw: str) -> Any:
+    kind = param.schema.get("type")
+    value: Any = raw
+    if kind == "integer":
+        if not _INTEGER.fullmatch(raw):
+            raise ApiError(param.error_code,
+                           f"{param.name} must be a whole number, got {raw[:40]!r}",
+                           field=param.name)
+        value = int(raw)
+    elif kind == "number":
+        if not _NUMBER.fullmatch(raw):
+            raise ApiError(param.error_code,
+                           f"{param.name} must be a number, got {raw[:40]!r}", field=param.name)
+        value = float(raw)
+    elif kind == "boolean":
+        if raw not in ("true", "false"):
+            raise ApiError(param.error_code,
+                           f"{param.name} must be true or false, got {raw[:40]!r}",
+                           field=param.name)
+        value = raw == "true"
+    return _validate(ctx, param, value)
+
+
+def _validate(ctx: ApiContext, param: Param, value: Any) -> Any:
+    try:
+        return ctx.validator.validate(param.schema, value, param.name)
+    except SchemaViolation as violation:
+        raise ApiError(param.error_code, f"{violation.field}: {violation.message}",
+                       field=param.name) from None

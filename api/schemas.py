@@ -1,0 +1,262 @@
+"""The JSON Schemas of every body the API reads or writes: one definition, used both to
+validate requests (``api/validator.py``) and to publish ``/openapi.json``.
+
+Request schemas are exactly as strict as the server: a body that matches is accepted
+(unless it names a missing object or clashes with the state of one), a body that does
+not is refused with the field named. Limits repeat those of ``shared.queue.validation``;
+strings may not contain NUL, which PostgreSQL cannot store.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.queue import validation as limits
+from shared.queue.models import ALL_STATES
+
+Schema = dict[str, Any]
+
+NO_NUL = r"^[^\u0000]*$"
+QUEUE_PATTERN = "^[a-z0-9][a-z0-9_.-]{0,62}$"
+CURSOR_PATTERN = "^[0-7][0-9a-f]{15}$"
+IDEMPOTENCY_KEY_PATTERN = "^[!-~]{1,200}$"
+MAX_ID = limits.MAX_ID
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: Schema) -> Schema:
+    out = dict(schema)
+    kind = out["type"]
+    out["type"] = [kind, "null"] if isinstance(kind, str) else [*kind, "null"]
+    return out
+
+
+def obj(properties: dict[str, Schema], required: list[str] | None = None, **extra: Any
+        ) -> Schema:
+    """An object with exactly these properties (no others)."""
+    schema: Schema = {"type": "object", "properties": properties,
+                      "additionalProperties": False}
+    if required is None:
+        required = list(properties)
+    if required:
+        schema["required"] = required
+    schema.update(extra)
+    return schema
+
+
+def text(max_length: int | None = None, min_length: int = 0, **extra: Any) -> Schema:
+    schema: Schema = {"type": "string", "pattern": NO_NUL,
+                      "description": "text without NUL characters"}
+    if min_length:
+        schema["minLength"] = min_length
+    if max_length is not None:
+        schema["maxLength"] = max_length
+    schema.update(extra)
+    return schema
+
+
+def integer(low: int | None = None, high: int | None = None, **extra: Any) -> Schema:
+    schema: Schema = {"type": "integer"}
+    if low is not None:
+        schema["minimum"] = low
+    if high is not None:
+        schema["maximum"] = high
+    schema.update(extra)
+    return schema
+
+
+def seconds(high: float, *, above_zero: bool = False, **extra: Any) -> Schema:
+    schema: Schema = {"type": "number", "maximum": high}
+    if above_zero:
+        schema["exclusiveMinimum"] = 0
+    else:
+        schema["minimum"] = 0
+    schema.update(extra)
+    return schema
+
+
+QUEUE_NAME: Schema = {
+    "type": "string", "pattern": QUEUE_PATTERN,
+    "description": "a queue name: 1-63 characters of a-z, 0-9, '_', '.', '-', starting "
+                   "with a letter or digit",
+}
+ID: Schema = integer(1, MAX_ID)
+TIMESTAMP: Schema = {"type": "string", "format": "date-time"}
+STATE: Schema = {"type": "string", "enum": list(ALL_STATES)}
+
+
+def _job_spec() -> Schema:
+    return obj(
+        {
+            "queue": QUEUE_NAME,
+            "data": {**ref("JsonValue"), "description": "any JSON (default {}); at most "
+                     f"{limits.MAX_DATA_BYTES} bytes once encoded"},
+            "priority": integer(limits.PRIORITY_MIN, limits.PRIORITY_MAX,
+                                description="higher runs first (default 0)"),
+            "start_after": {**TIMESTAMP, "description": "not before this instant"},
+            "delay": seconds(limits.MAX_DELAY_SECONDS,
+                             description="not before this many seconds from now"),
+            "retry_limit": integer(0, limits.MAX_RETRY_LIMIT),
+            "retry_delay": seconds(limits.MAX_RETRY_DELAY_SECONDS),
+            "retry_backoff": {"type": "boolean"},
+            "retry_delay_max": seconds(limits.MAX_RETRY_DELAY_SECONDS),
+            "run_timeout": seconds(limits.MAX_RUN_TIMEOUT_SECONDS, above_zero=True),
+            "singleton_key": text(limits.MAX_SINGLETON_KEY, 1, description=(
+                "while a job of the queue with this key is waiting or active, sending "
+                "another returns that job")),
+        },
+        required=["queue"],
+        **{"not": {"required": ["start_after", "delay"]},
+           "description": "A job to send. Options left out take the queue's policy."},
+    )
+
+
+def _job() -> Schema:
+    return obj({
+        "id": ID, "queue": QUEUE_NAME, "state": STATE,
+        "priority": integer(limits.PRIORITY_MIN, limits.PRIORITY_MAX),
+        "data": ref("JsonValue"), "start_after": TIMESTAMP, "attempt": integer(0),
+        "retry_limit": integer(0), "retry_delay_seconds": {"type": "number"},
+        "retry_backoff": {"type": "boolean"}, "retry_delay_max_seconds": {"type": "number"},
+        "run_timeout_seconds": {"type": ["number", "null"]},
+        "singleton_key": {"type": ["string", "null"]}, "batch_id": nullable(ID),
+        "progress": integer(0, 100), "progress_message": {"type": ["string", "null"]},
+        "output": ref("JsonValue"), "error_message": {"type": ["string", "null"]},
+        "error_traceback": {"type": ["string", "null"]},
+        "worker_id": {"type": ["string", "null"]}, "origin_id": nullable(ID),
+        "origin_queue": {"type": ["string", "null"]}, "created_at": TIMESTAMP,
+        "started_at": nullable(TIMESTAMP), "heartbeat_at": nullable(TIMESTAMP),
+        "completed_at": nullable(TIMESTAMP),
+    })
+
+
+_POLICY_INPUT: dict[str, Schema] = {
+    "retry_limit": integer(0, limits.MAX_RETRY_LIMIT),
+    "retry_delay_seconds": seconds(limits.MAX_RETRY_DELAY_SECONDS),
+    "retry_backoff": {"type": "boolean"},
+    "retry_delay_max_seconds": seconds(limits.MAX_RETRY_DELAY_SECONDS),
+    "run_timeout_seconds": nullable(seconds(limits.MAX_RUN_TIMEOUT_SECONDS, above_zero=True)),
+    "retention_seconds": seconds(10 * 366 * 86400),
+    "dead_letter": {**nullable(QUEUE_NAME), "description": (
+        "queue that receives a copy of each failed job (not the queue itself)")},
+    "fleet_limit": nullable(integer(1, 100_000)),
+    "paused": {"type": "boolean"},
+}
+
+
+def _counts(names: tuple[str, ...] | list[str]) -> Schema:
+    return obj({name: integer(0) for name in names})
+
+
+def _queue() -> Schema:
+    properties: dict[str, Schema] = {"name": QUEUE_NAME}
+    properties.update({
+        "retry_limit": integer(0), "retry_delay_seconds": {"type": "number"},
+        "retry_backoff": {"type": "boolean"}, "retry_delay_max_seconds": {"type": "number"},
+        "run_timeout_seconds": {"type": ["number", "null"]},
+        "retention_seconds": {"type": "number"}, "dead_letter": nullable(QUEUE_NAME),
+        "fleet_limit": {"type": ["integer", "null"]}, "paused": {"type": "boolean"},
+        "counts": ref("StateCounts"), "created_at": nullable(TIMESTAMP),
+        "updated_at": nullable(TIMESTAMP),
+    })
+    return obj(properties)
+
+
+def _batch() -> Schema:
+    return obj({
+        "id": ID, "name": {"type": "string"}, "total": integer(0),
+        "sealed": {"type": "boolean"}, "on_complete_queue": nullable(QUEUE_NAME),
+        "on_complete_data": ref("JsonValue"), "created_at": TIMESTAMP,
+        "finished_at": nullable(TIMESTAMP), "completion_job_id": nullable(ID),
+        "totals": ref("BatchTotals"),
+    })
+
+
+def components(max_jobs: int) -> dict[str, Schema]:
+    """Every named schema of the document; ``max_jobs`` caps the jobs of one request."""
+    job_list: Schema = {"type": "array", "items": ref("JobSpec"), "minItems": 1,
+                        "maxItems": max_jobs}
+    return {
+        "JsonValue": {
+            "description": "Any JSON value whose strings (and keys) contain no NUL.",
+            "anyOf": [
+                {"type": "null"}, {"type": "boolean"}, {"type": "number"},
+                {"type": "string", "pattern": NO_NUL},
+                {"type": "array", "items": ref("JsonValue")},
+                {"type": "object", "propertyNames": {"pattern": NO_NUL},
+                 "additionalProperties": ref("JsonValue")},
+            ],
+        },
+        "Error": obj(
+            {"code": {"type": "string", "description": "stable, for programs"},
+             "message": {"type": "string", "description": "for people; names the bad value"},
+             "field": {"type": "string", "description": "the offending field or parameter"}},
+            required=["code", "message"]),
+        "JobSpec": _job_spec(),
+        "SendResult": obj({
+            "id": ID,
+            "created": {"type": "boolean", "description": (
+                "false when an existing job (same singleton key) was returned")},
+        }),
+        "BulkSend": obj({"jobs": job_list}),
+        "BulkSendResult": obj({"jobs": {"type": "array", "items": ref("SendResult")}}),
+        "BatchSpec": obj(
+            {"name": text(200), "jobs": {**job_list, "minItems": 0},
+             "on_complete_queue": {**QUEUE_NAME, "description": (
+                 "queue that receives one job when the last child has ended")},
+             "on_complete_data": ref("JsonValue")},
+            required=["jobs"], dependentRequired={"on_complete_data": ["on_complete_queue"]}),
+        "BatchCreated": obj({"id": ID,
+                             "jobs": {"type": "array", "items": ref("SendResult")}}),
+        "Job": _job(),
+        "JobPage": obj({
+            "jobs": {"type": "array", "items": ref("Job")},
+            "next_cursor": {"type": ["string", "null"], "description": (
+                "pass as `cursor` for the next page; null on the last page")},
+        }),
+        "StateCounts": _counts(ALL_STATES),
+        "Queue": _queue(),
+        "QueueList": obj({"queues": {"type": "array", "items": ref("Queue")}}),
+        "QueuePolicy": obj(_POLICY_INPUT, required=[], description=(
+            "Settings to change; those left out keep their value (or the default, for a "
+            "new queue). Applies to jobs sent afterwards.")),
+        "RedriveResult": obj({"ids": {"type": "array", "items": ID}}),
+        "BatchTotals": _counts(["waiting", "active", "completed", "failed", "cancelled"]),
+        "Batch": _batch(),
+        "BatchPage": obj({"batches": {"type": "array", "items": ref("Batch")},
+                          "next_cursor": {"type": ["string", "null"]}}),
+        "EventStreamText": {"type": "string", "description": "text/event-stream frames"},
+        "MetricsText": {"type": "string", "description": "Prometheus text format"},
+        "OpenApiDocument": {"type": "object", "description": "an OpenAPI 3.1 document"},
+        "Live": obj({"status": {"type": "string", "enum": ["ok"]}}),
+        "Ready": obj({
+            "status": {"type": "string", "enum": ["ready", "unavailable"]},
+            "database": {"type": "string", "enum": ["ok", "unreachable"]},
+            "schema_version": {"type": ["integer", "null"]},
+            "expected_schema_version": {"type": "integer"},
+            "listener": {"type": "string", "enum": ["listening", "reconnecting"]},
+        }),
+    }
+
+
+def json_value(value: Any, field: str) -> Any:
+    """The ``JsonValue`` component, walked without recursion (data may nest deeply)."""
+    from api.validator import SchemaViolation
+
+    stack: list[tuple[Any, str]] = [(value, field)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise SchemaViolation(where, "strings cannot contain NUL (\\u0000)")
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                if "\x00" in key:
+                    raise SchemaViolation(where, "keys cannot contain NUL (\\u0000)")
+                stack.append((inner, f"{where}.{key}"))
+        elif isinstance(item, list):
+            stack.extend((inner, f"{where}[{i}]") for i, inner in enumerate(item))
+    return value
