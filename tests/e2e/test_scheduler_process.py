@@ -94,14 +94,25 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Scheduler]]:
         scheduler.kill()
 
 
-async def cli(url: str, *args: str) -> str:
+async def run_cli(url: str, *args: str) -> tuple[int, str, str]:
     env = {**os.environ, "DATABASE_URL": url, "MS8_SCHEMA": SCHEMA, "MS8_LOG_LEVEL": "warning"}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "scheduler", *args, cwd=ROOT, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == 0, err.decode()
-    return out.decode()
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def cli(url: str, *args: str) -> str:
+    status, out, err = await run_cli(url, *args)
+    assert status == 0, err
+    return out
 
 
 @pytest_asyncio.fixture
@@ -239,6 +250,26 @@ async def _count_at_least(conn: asyncpg.Connection, name: str, n: int) -> bool:
 
 async def _count_after(conn: asyncpg.Connection, name: str, moment: datetime, n: int) -> bool:
     return len([r for r in await firings(conn, name) if r["fire_time"] > moment]) >= n
+
+
+async def test_the_cli_refuses_bad_input_naming_it_and_saves_nothing(
+    db_url: str, conn: asyncpg.Connection,
+) -> None:
+    cases = [
+        (["add", "bad", "61 * * * *", "--queue", "q"], 2, "cron: cron expression '61 * * * *'"),
+        (["add", "bad", "* * * * *", "--queue", "q", "--timezone", "Moon/Base"], 2,
+         "timezone: time zone 'Moon/Base' is unknown"),
+        (["add", "bad", "* * * * *", "--queue", "q", "--data", "{oops"], 2, "--data: '{oops'"),
+        (["update", "daily-batch", "--cron", "* *"], 2, "cron: cron expression '* *' has 2"),
+        (["run-now", "nope"], 1, "schedule 'nope' does not exist"),
+    ]
+    for args, status, words in cases:
+        got, _out, err = await run_cli(db_url, *args)
+        assert (got, words in err) == (status, True), (args, err)
+    assert await conn.fetchval(f'SELECT count(*) FROM "{SCHEMA}".schedules') == 1
+    seed = orjson.loads(await cli(db_url, "show", "daily-batch", "--json"))
+    assert (seed["cron"], seed["timezone"], seed["queue"]) == ("0 2 * * *", "UTC", "daily-batch")
+    assert seed["next_fire"].endswith("T02:00:00+00:00")
 
 
 # --------------------------------------------------------------------------- outage
