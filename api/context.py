@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class ApiContext:
-    shared: Settings
+    shared: Settings = field(repr=False)  # holds the database URL
     settings: ApiSettings
     keys: KeyRing
     sessions: Sessions

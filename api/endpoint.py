@@ -55,7 +55,7 @@ class Call:
     already validated (``body`` is None when the endpoint takes none)."""
 
     request: Request
-    ctx: ApiContext
+    ctx: ApiContext = field(repr=False)
     principal: Principal
     path: dict[str, Any]
     query: dict[str, Any]

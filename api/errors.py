@@ -79,8 +79,9 @@ def translate(error: BaseException) -> ApiError | None:
         return ApiError("not_found", str(error))
     if isinstance(error, InvalidState | SingletonTaken):
         return ApiError("invalid_state", str(error))
+    # InternalClientError: asyncpg's state of a connection the server dropped mid-query.
     if is_connection_error(error) or isinstance(
-            error, asyncpg.exceptions.PostgresConnectionError):
+            error, asyncpg.exceptions.PostgresConnectionError | asyncpg.InternalClientError):
         return ApiError("database_unavailable", "the database cannot be reached; retry later",
                         headers={"Retry-After": "2"})
     return None

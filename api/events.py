@@ -182,8 +182,9 @@ ENDPOINTS = [
              params=[BATCH_ID], errors=("not_found",)),
     Endpoint("GET", "/events", all_events, "Watch every job change (Server-Sent Events)",
              "watchAll", "events",
-             {200: Reply("`event: change` with each notification ({state, ids, batch_ids} "
-                         "or {state: progress, ids, progress, message}); `event: resync` "
-                         "when some may have been missed.", "EventStreamText",
+             {200: Reply("`event: change` with each notification ({state, ids, batch_ids}, "
+                         "{state: progress, ids, progress, message} or {state: waiting, "
+                         "queue}); `event: resync` when some may have been missed.",
+                         "EventStreamText",
                          media_type=_STREAM)}),
 ]

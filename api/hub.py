@@ -1,5 +1,7 @@
 """One LISTEN per API process, fanned out in memory to every open event stream.
 
+The hub listens on ``events`` (state changes and progress, by job id) and ``wakeup``
+(jobs became waiting in a queue; passed on as ``{"state": "waiting", "queue": ...}``).
 Each SSE client is a ``Subscription`` with a predicate (which notifications it wants) and a
 bounded queue. The hub's ``Listener`` delivers every notification of the ``events``
 channel, in commit order, to the queues of the subscriptions that want it; a client too
@@ -62,7 +64,8 @@ class EventHub:
         self._subscriptions: set[Subscription] = set()
         self._queue_size = queue_size
         self._connections = 0
-        self.listener = Listener(db, ["events"], self._deliver, on_connect=self._on_connect)
+        self.listener = Listener(db, ["events", "wakeup"], self._deliver,
+                                 on_connect=self._on_connect)
 
     @property
     def subscribers(self) -> int:
@@ -83,7 +86,9 @@ class EventHub:
         finally:
             self._subscriptions.discard(subscription)
 
-    def _deliver(self, _channel: str, payload: Payload) -> None:
+    def _deliver(self, channel: str, payload: Payload) -> None:
+        if channel == "wakeup":  # jobs became waiting in a queue (sent, retried, resumed)
+            payload = {"state": "waiting", "queue": payload.get("queue"), "ids": []}
         for subscription in list(self._subscriptions):
             subscription.offer(payload)
 

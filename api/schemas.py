@@ -114,6 +114,40 @@ def _job_spec() -> Schema:
     )
 
 
+def _job_options() -> Schema:
+    """The options of the job a schedule sends (those of ``JobSpec`` that make sense)."""
+    spec = _job_spec()["properties"]
+    names = ("priority", "retry_limit", "retry_delay", "retry_backoff", "retry_delay_max",
+             "run_timeout", "singleton_key")
+    return obj({name: spec[name] for name in names}, required=[],
+               description="Options of each job the schedule sends.")
+
+
+def _schedule_fields() -> dict[str, Schema]:
+    return {
+        "cron": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NO_NUL,
+                 "description": "five fields (minute hour day month weekday), six with "
+                                "seconds first, or a macro such as @daily"},
+        "timezone": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NO_NUL,
+                     "description": "an IANA time zone such as Europe/Berlin (default UTC)"},
+        "queue": QUEUE_NAME,
+        "data": ref("JsonValue"),
+        "options": ref("JobOptions"),
+        "enabled": {"type": "boolean"},
+    }
+
+
+def _schedule() -> Schema:
+    return obj({
+        "name": QUEUE_NAME, "cron": {"type": "string"}, "timezone": {"type": "string"},
+        "queue": QUEUE_NAME, "data": ref("JsonValue"), "options": ref("JobOptions"),
+        "enabled": {"type": "boolean"},
+        "next_fire_at": {**nullable(TIMESTAMP), "description": "null while disabled"},
+        "last_firing": {"anyOf": [ref("Firing"), {"type": "null"}]},
+        "created_at": TIMESTAMP, "updated_at": TIMESTAMP,
+    })
+
+
 def _job() -> Schema:
     return obj({
         "id": ID, "queue": QUEUE_NAME, "state": STATE,
@@ -228,6 +262,27 @@ def components(max_jobs: int) -> dict[str, Schema]:
         "Batch": _batch(),
         "BatchPage": obj({"batches": {"type": "array", "items": ref("Batch")},
                           "next_cursor": {"type": ["string", "null"]}}),
+        "JobOptions": _job_options(),
+        "ScheduleSpec": obj(
+            {"name": {**QUEUE_NAME, "description": "the schedule's name (same rules as a "
+                      "queue name)"}, **_schedule_fields()},
+            required=["name", "cron", "queue"]),
+        "ScheduleChange": obj(_schedule_fields(), required=[], description=(
+            "Settings to change; options are replaced whole.")),
+        "Firing": obj({
+            "id": ID, "fire_time": TIMESTAMP,
+            "kind": {"type": "string", "enum": ["scheduled", "catch-up", "manual"]},
+            "job_id": nullable(ID), "job_created": {"type": ["boolean", "null"]},
+            "fired_at": TIMESTAMP}),
+        "Schedule": _schedule(),
+        "ScheduleList": obj({"schedules": {"type": "array", "items": ref("Schedule")}}),
+        "Worker": obj({
+            "id": {"type": "string"}, "host": {"type": "string"}, "pid": {"type": "integer"},
+            "queues": {"type": "object", "additionalProperties": {"type": "integer"},
+                       "description": "{queue: concurrency}"},
+            "concurrency": {"type": "integer"}, "started_at": TIMESTAMP,
+            "last_seen_at": TIMESTAMP, "active_jobs": integer(0)}),
+        "WorkerList": obj({"workers": {"type": "array", "items": ref("Worker")}}),
         "EventStreamText": {"type": "string", "description": "text/event-stream frames"},
         "MetricsText": {"type": "string", "description": "Prometheus text format"},
         "OpenApiDocument": {"type": "object", "description": "an OpenAPI 3.1 document"},

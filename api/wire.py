@@ -13,7 +13,8 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from shared.queue import Batch, Job, QueuePolicy
+from shared.queue import Batch, Firing, Job, QueuePolicy, Schedule
+from shared.queue.fleet import Worker
 from shared.queue.models import ALL_STATES
 
 JOB_FIELDS = (
@@ -70,3 +71,25 @@ def batch(value: Batch) -> dict[str, Any]:
             "failed": totals.failed, "cancelled": totals.cancelled,
         },
     }
+
+
+def firing(value: Firing) -> dict[str, Any]:
+    return {"id": value.id, "fire_time": value.fire_time, "kind": value.kind,
+            "job_id": value.job_id, "job_created": value.job_created,
+            "fired_at": value.fired_at}
+
+
+def schedule(value: Schedule) -> dict[str, Any]:
+    return {
+        "name": value.name, "cron": value.cron, "timezone": value.timezone,
+        "queue": value.queue, "data": value.data, "options": value.options,
+        "enabled": value.enabled, "next_fire_at": value.next_fire(),
+        "last_firing": None if value.last_firing is None else firing(value.last_firing),
+        "created_at": value.created_at, "updated_at": value.updated_at,
+    }
+
+
+def worker(value: Worker) -> dict[str, Any]:
+    return {"id": value.id, "host": value.host, "pid": value.pid, "queues": value.queues,
+            "concurrency": value.concurrency, "started_at": value.started_at,
+            "last_seen_at": value.last_seen_at, "active_jobs": value.active_jobs}

@@ -1,5 +1,21 @@
-"""The worker fleet over HTTP (waiting for the registry core)."""
+"""The worker fleet over HTTP: read-only (workers register themselves)."""
 
-from api.endpoint import Endpoint
+from __future__ import annotations
 
-ENDPOINTS: list[Endpoint] = []
+from starlette.responses import Response
+
+from api import wire
+from api.endpoint import Call, Endpoint, Reply
+from shared.queue.fleet import list_workers
+
+
+async def workers(call: Call) -> Response:
+    fleet = await list_workers(call.ctx.db)
+    return wire.json_response({"workers": [wire.worker(w) for w in fleet]})
+
+
+ENDPOINTS = [
+    Endpoint("GET", "/workers", workers, "List the workers of the fleet", "listWorkers",
+             "workers", {200: Reply("Registered workers, oldest first, with the number of "
+                                    "jobs each holds.", "WorkerList")}),
+]

@@ -12,7 +12,7 @@ CREATE TABLE /*schema*/idempotency_keys (
     key         text NOT NULL CHECK (length(key) BETWEEN 1 AND 200),
     fingerprint text NOT NULL,
     status      smallint,
-    response    jsonb,
+    response    text,  -- the JSON body, byte for byte as first sent
     created_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (principal, key)
 );

@@ -14,14 +14,14 @@ RETURNING true AS claimed;
 
 -- name: get_idempotency_key
 -- The stored request fingerprint and response of a live key.
-SELECT fingerprint, status, response::text AS response
+SELECT fingerprint, status, response
 FROM /*schema*/idempotency_keys
 WHERE principal = $1::text AND key = $2::text;
 
 -- name: store_idempotency_response
 -- Remember the response given to the request that claimed the key.
 UPDATE /*schema*/idempotency_keys
-SET status = $3::smallint, response = $4::jsonb
+SET status = $3::smallint, response = $4::text
 WHERE principal = $1::text AND key = $2::text;
 
 -- name: delete_expired_idempotency_keys

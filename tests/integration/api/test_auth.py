@@ -1,0 +1,95 @@
+"""Keys, scopes and the no-key dev mode."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from api.app import create_app
+from api.config import ApiSettings, parse_keys
+from shared import queue as core
+from shared.db import Database
+from shared.settings import Settings, SettingsError
+from tests.integration.api.conftest import READER_SECRET, WRITER_SECRET, client_for
+
+
+async def test_missing_or_wrong_key_is_401(anonymous: httpx.AsyncClient, db: Database) -> None:
+    for headers in [{}, {"Authorization": "Bearer wrong-secret-0123456789"},
+                    {"Authorization": f"Basic {WRITER_SECRET}"}, {"X-API-Key": "nope"}]:
+        response = await anonymous.post("/jobs", json={"queue": "q"}, headers=headers)
+        assert response.status_code == 401, headers
+        assert response.json()["code"] == "unauthorized"
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        assert (await anonymous.get("/jobs", headers=headers)).status_code == 401
+    assert await core.count_jobs(db) == {}
+
+
+async def test_liveness_needs_no_key(anonymous: httpx.AsyncClient) -> None:
+    response = await anonymous.get("/health/live")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    for path in ["/health/ready", "/metrics", "/openapi.json", "/queues", "/events"]:
+        assert (await anonymous.get(path)).status_code == 401, path
+
+
+async def test_read_key_cannot_write(reader: httpx.AsyncClient, db: Database) -> None:
+    assert (await reader.get("/jobs")).status_code == 200
+    for method, path in [("POST", "/jobs"), ("POST", "/jobs/1/cancel"), ("DELETE", "/jobs/1"),
+                         ("PUT", "/queues/q"), ("POST", "/queues/q/pause")]:
+        response = await reader.request(method, path, json={"queue": "q"})
+        assert response.status_code == 403, (method, path)
+        assert response.json()["code"] == "forbidden"
+        assert "write" in response.json()["message"]
+    assert await core.count_jobs(db) == {}
+
+
+async def test_x_api_key_header(anonymous: httpx.AsyncClient) -> None:
+    response = await anonymous.post("/jobs", json={"queue": "q"},
+                                    headers={"X-API-Key": WRITER_SECRET})
+    assert response.status_code == 201
+    assert (await anonymous.get("/jobs", headers={"X-API-Key": READER_SECRET})).status_code == 200
+
+
+async def test_dev_mode_without_keys(db_url: str) -> None:
+    from tests.conftest import test_settings
+
+    shared = test_settings(db_url)
+    assert shared.dev
+    app = create_app(shared, ApiSettings.from_env({}, dev=True))
+    async with LifespanManager(app), client_for(app) as client:
+        assert (await client.post("/jobs", json={"queue": "q"})).status_code == 201
+        cross_site = await client.post("/jobs", json={"queue": "q"},
+                                       headers={"Origin": "http://evil.example"})
+        assert cross_site.status_code == 403
+        assert cross_site.json()["code"] == "csrf_failed"
+
+
+def test_production_needs_a_key() -> None:
+    with pytest.raises(SettingsError, match="MS8_API_KEYS"):
+        ApiSettings.from_env({"MS8_ENV": "production"})
+    shared = Settings.from_env({"MS8_ENV": "production", "DATABASE_URL": "postgresql://h/d"})
+    with pytest.raises(SettingsError, match="MS8_API_KEYS"):
+        create_app(shared)
+
+
+@pytest.mark.parametrize("raw, message", [
+    ("a:short:read", "at least 16"),
+    ("a:0123456789abcdef:admin", "scopes"),
+    ("a:0123456789abcdef", "name:secret"),
+    ("a b:0123456789abcdef:read", "key name"),
+    ("a:0123456789abcdef:read;a:fedcba9876543210:read", "twice"),
+    ("a:0123456789abcdef:read;b:0123456789abcdef:read", "another key"),
+])
+def test_bad_key_settings(raw: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=message) as caught:
+        parse_keys(raw)
+    assert "0123456789abcdef" not in str(caught.value)
+
+
+def test_keys_never_print_their_secret() -> None:
+    [key] = parse_keys("ci:0123456789abcdef:write")
+    assert key.scopes == {"read", "write"}
+    assert "0123456789abcdef" not in repr(key)
+    settings = ApiSettings.from_env({"MS8_API_KEYS": "ci:0123456789abcdef:write"}, dev=False)
+    assert "0123456789abcdef" not in repr(settings)
