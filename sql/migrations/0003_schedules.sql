@@ -15,8 +15,9 @@ CREATE TABLE /*schema*/schedules (
     cron        text NOT NULL CHECK (length(cron) BETWEEN 1 AND 200),
     -- An IANA zone name; fire times are local times of this zone.
     timezone    text NOT NULL DEFAULT 'UTC' CHECK (length(timezone) BETWEEN 1 AND 64),
-    -- The target queue: saving a schedule creates it (with the default policy) if needed.
-    queue       text NOT NULL REFERENCES /*schema*/queues (name),
+    -- The target queue. Saving a schedule creates it (default policy) if needed, and so
+    -- does sending the job; no foreign key, so the seed below needs no queue row.
+    queue       text NOT NULL CHECK (queue ~ '^[a-z0-9][a-z0-9_.-]{0,62}$'),
     data        jsonb NOT NULL DEFAULT '{}',
     -- Options of the job sent at each firing: priority, retry_limit, retry_delay,
     -- retry_backoff, retry_delay_max, run_timeout, singleton_key.
@@ -73,7 +74,7 @@ CREATE TRIGGER schedules_deleted AFTER DELETE ON /*schema*/schedules
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
     EXECUTE FUNCTION /*schema*/schedules_changed();
 
--- The nightly analytics batch: 02:00 UTC, every night.
-INSERT INTO /*schema*/queues (name) VALUES ('daily-batch') ON CONFLICT (name) DO NOTHING;
+-- The nightly analytics batch: 02:00 UTC, every night. Its queue is created by the first
+-- firing, like any queue on first use.
 INSERT INTO /*schema*/schedules (name, cron, timezone, queue)
 VALUES ('daily-batch', '0 2 * * *', 'UTC', 'daily-batch');

@@ -24,7 +24,9 @@ async def test_the_nightly_batch_is_seeded_at_two_utc(db: Database) -> None:
     now = datetime(2030, 6, 1, 13, 0, tzinfo=UTC)
     assert seed.next_fire(now) == datetime(2030, 6, 2, 2, 0, tzinfo=UTC)
     assert seed.last_firing is None
-    assert (await queue.get_queue(db, "daily-batch")).name == "daily-batch"
+    firing = await queue.run_now(db, "daily-batch")  # its queue is created on first use
+    assert (await queue.get_job(db, firing.job_id)).queue == "daily-batch"
+    assert (await queue.get_queue(db, "daily-batch")).retry_limit == 2
 
 
 async def test_create_saves_creates_the_queue_and_notifies(
