@@ -35,7 +35,8 @@ class SchedulerSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SchedulerSettings:
         env = os.environ if env is None else env
-        grace = env_float(env, "MS8_SCHEDULER_GRACE_SECONDS", 3600.0, low=0, high=7 * DAY)
+        # At least a second: a timer's wake-up is always a little late.
+        grace = env_float(env, "MS8_SCHEDULER_GRACE_SECONDS", 3600.0, low=1, high=7 * DAY)
         retention = env_float(
             env, "MS8_SCHEDULER_FIRING_RETENTION_SECONDS", 30 * DAY, low=1, high=3660 * DAY)
         if retention <= grace:

@@ -19,7 +19,7 @@ def test_defaults() -> None:
     ("env", "words"),
     [
         ({"MS8_SCHEDULER_GRACE_SECONDS": "soon"}, "MS8_SCHEDULER_GRACE_SECONDS must be a number"),
-        ({"MS8_SCHEDULER_GRACE_SECONDS": "-1"}, "MS8_SCHEDULER_GRACE_SECONDS must be between"),
+        ({"MS8_SCHEDULER_GRACE_SECONDS": "0"}, "MS8_SCHEDULER_GRACE_SECONDS must be between"),
         ({"MS8_SCHEDULER_RESYNC_SECONDS": "0"}, "MS8_SCHEDULER_RESYNC_SECONDS"),
         ({"MS8_SCHEDULER_GRACE_SECONDS": "7200",
           "MS8_SCHEDULER_FIRING_RETENTION_SECONDS": "3600"},
