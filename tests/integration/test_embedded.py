@@ -355,10 +355,20 @@ def test_default_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Pat
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another user")
-def test_untraversable_parent_is_a_clear_error(tmp_path: pathlib.Path) -> None:
+@pytest.mark.skipif(os.geteuid() != 0, reason="relocation only happens when running as root")
+def test_a_cluster_behind_a_private_directory_lives_where_the_server_user_can_reach(
+    tmp_path: pathlib.Path,
+) -> None:
     # pytest's tmp_path sits under 0700 directories that ms8pg cannot enter
-    with pytest.raises(EmbeddedPostgresError, match="does not let it through"):
-        EmbeddedPostgres(tmp_path / "pg").start()
+    server = EmbeddedPostgres(tmp_path / "pg", settings=FAST)
+    try:
+        assert str(server.data_dir).startswith("/var/tmp/ms8-jobs/")
+        assert (tmp_path / "pg.location").read_text().strip() == str(server.data_dir)
+        assert fetch(server.start(), "SELECT 1") == 1
+        assert EmbeddedPostgres(tmp_path / "pg").data_dir == server.data_dir
+    finally:
+        stop_everything(server)
+        shutil.rmtree(server.data_dir.parent, ignore_errors=True)
     assert not (tmp_path / "pg").exists()
 
 
