@@ -24,7 +24,9 @@ from shared.settings import Settings
 from shared.sql import Queries
 
 ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE = "ms8_test_template"
+# One template per test session, so that two sessions on one server never collide
+# (CREATE DATABASE ... TEMPLATE fails while anyone else is connected to the template).
+TEMPLATE = f"ms8_test_template_{uuid.uuid4().hex[:8]}"
 SCHEMA = "ms8jobs"
 TEST_SERVER_SETTINGS = {
     "fsync": "off",
@@ -52,11 +54,10 @@ def server_url() -> str:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def template_url(server_url: str) -> str:
+async def template_url(server_url: str) -> AsyncIterator[str]:
     """A database migrated once per session, the template of every test database."""
     admin = await asyncpg.connect(with_database(server_url, "postgres"))
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
         await admin.execute(f'CREATE DATABASE "{TEMPLATE}"')
     finally:
         await admin.close()
@@ -66,7 +67,12 @@ async def template_url(server_url: str) -> str:
         await migrate(conn, Queries.load(SCHEMA))
     finally:
         await conn.close()
-    return url
+    yield url
+    admin = await asyncpg.connect(with_database(server_url, "postgres"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 async def create_test_database(server_url: str, template_url: str) -> str:
