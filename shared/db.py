@@ -80,6 +80,13 @@ class Database:
         await self.pool.close()
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Reset of a pooled connection on release: nothing beyond asyncpg's own (a transaction
+    left open is rolled back). Pooled connections carry no session state — LISTEN, session
+    locks and settings live on direct connections — and the default reset query
+    (``RESET ALL; UNLISTEN *; ...``) costs a round trip after every pooled statement."""
+
+
 async def create_pool(settings: Settings, url: str, application: str) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         url,
@@ -90,6 +97,7 @@ async def create_pool(settings: Settings, url: str, application: str) -> asyncpg
         statement_cache_size=100 if settings.statement_cache else 0,
         max_inactive_connection_lifetime=300,
         server_settings={"application_name": f"ms8-jobs {application}"},
+        reset=_keep_session,
     )
     assert pool is not None
     return pool
