@@ -141,8 +141,8 @@ async def run(args: argparse.Namespace) -> int:
             await step()
         except Exception as error:  # one failed scenario must not lose the others
             failures += 1
-            report.context["notes"].append(f"{what} failed: {error}")
-            ctx.say(f"!! {what} failed: {error}\n{traceback.format_exc()}")
+            report.context["notes"].append(f"{what} failed: {error!r}")
+            ctx.say(f"!! {what} failed: {error!r}\n{traceback.format_exc()}")
 
     if "enqueue" in wanted:
         for system in systems:

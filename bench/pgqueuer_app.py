@@ -34,3 +34,20 @@ async def create() -> AsyncIterator[QueueManager]:
         yield manager
     finally:
         await conn.close()
+
+
+def main(argv: list[str]) -> None:
+    """``python -m bench.pgqueuer_app BATCH_SIZE``: what ``pgq run`` does (the same
+    supervisor, on uvloop), for PGQueuer 1.6's CLI fails to parse its own default log
+    level with the typer release installed beside it."""
+    import uvloop
+    from pgqueuer import run
+
+    batch_size = int(argv[0]) if argv else 10
+    uvloop.run(run(create, batch_size=batch_size))
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])

@@ -4,9 +4,10 @@
   statistics tables are unlogged). ``volatile`` would make the job table itself unlogged,
   which loses jobs in a crash: not comparable with a durable queue.
 - Enqueue: one ``Queries.enqueue`` call with lists, its bulk path (one statement).
-- Worker: ``pgq run`` (its own CLI, uvloop) with ``--batch-size`` (jobs per dequeue),
-  over one asyncpg connection, no scheduler. Finished jobs leave its table; their
-  ``picked`` and ``successful`` rows in ``pgqueuer_log`` give the drain window.
+- Worker: PGQueuer's own supervisor (``pgqueuer.run``, what ``pgq run`` calls, on
+  uvloop) with ``batch_size`` jobs per dequeue, over one asyncpg connection, no
+  scheduler. Finished jobs leave its table; their ``picked`` and ``successful`` rows
+  in ``pgqueuer_log`` give the drain window.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ class PgQueuerSystem:
 
     def __init__(self, batch_size: int = 100) -> None:
         self.batch_size = batch_size
-        self.settings_text = (f"pgq run, --batch-size {batch_size}, asyncpg, uvloop, "
-                              "durability=balanced")
+        self.settings_text = (f"pgqueuer.run (as pgq run), batch_size {batch_size}, asyncpg, "
+                              "uvloop, durability=balanced")
 
     async def install(self, url: str) -> None:
         conn = await asyncpg.connect(url)
@@ -70,8 +71,7 @@ class PgQueuerSystem:
             await conn.close()
 
     def workers(self, url: str, count: int, env: Mapping[str, str]) -> list[WorkerSpec]:
-        argv = python_module("pgqueuer", "run", "bench.pgqueuer_app:create",
-                             "--batch-size", str(self.batch_size), "--log-level", "warning")
+        argv = python_module("bench.pgqueuer_app", str(self.batch_size))
         return [(f"pgqueuer-worker-{i}", argv, {**env, "PGDSN": url}) for i in range(count)]
 
     async def unfinished(self, conn: asyncpg.Connection) -> int:

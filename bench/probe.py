@@ -47,12 +47,13 @@ class StartProbe(asyncio.DatagramProtocol):
     async def open(cls) -> StartProbe:
         loop = asyncio.get_running_loop()
         probe = cls()
-        await loop.create_datagram_endpoint(lambda: probe, local_addr=("127.0.0.1", 0))
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: probe, local_addr=("127.0.0.1", 0))
+        probe._transport = transport
         return probe
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self._transport = transport
+        self._transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[str | None, int]) -> None:
         seq, _, at = data.decode().partition(" ")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+_PR_SET_PDEATHSIG = 1
 
 
 class ProcessDied(RuntimeError):
@@ -98,6 +100,13 @@ def tail(path: Path, lines: int = 25) -> str:
         return "(no output)"
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL me when the benchmark process dies, so that a
+    killed run never leaves workers behind (Linux ``PR_SET_PDEATHSIG``)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def start(name: str, argv: Sequence[str], env: Mapping[str, str], log_dir: Path) -> Process:
     """Start ``argv`` (``python -m ...`` style) in its own process group."""
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -105,7 +114,8 @@ def start(name: str, argv: Sequence[str], env: Mapping[str, str], log_dir: Path)
     with open(log_path, "ab") as out:
         popen = subprocess.Popen(
             list(argv), cwd=ROOT, env={**os.environ, **env}, stdin=subprocess.DEVNULL,
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
     return Process(name, popen, log_path)
 
 

@@ -4,8 +4,8 @@
 to the single ms8-jobs worker of the first drain, and turns its collapsed stacks into
 two short lists: the functions the samples were *in* (self time) and the functions on
 the stack (total time), as shares of all samples. The raw stacks stay in the log
-directory for a flame graph. Idle samples (the event loop waiting in ``select``)
-count as well, so a worker bound by the database shows most of its time there.
+directory for a flame graph. Idle samples (the event loop waiting in ``select``) are
+kept (``--idle``): the share of time a worker waits on the database shows there.
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ class Profiler:
     raw: Path
 
     @classmethod
-    def start(cls, target: Process, stem: Path, rate: int = 250) -> Profiler:
+    def start(cls, target: Process, stem: Path, rate: int = 500) -> Profiler:
         raw = stem.with_suffix(".stacks.txt")
         popen = subprocess.Popen(
             [_py_spy(), "record", "--pid", str(target.pid), "--rate", str(rate),
-             "--format", "raw", "--output", str(raw), "--nonblocking"],
+             "--format", "raw", "--output", str(raw), "--nonblocking", "--idle"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return cls(popen, raw)
 

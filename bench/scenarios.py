@@ -20,12 +20,14 @@ import asyncio
 import statistics
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 
 import asyncpg
 
 from bench import processes, statements
 from bench.context import Context, poll, watch
+from bench.cpu import ServerCpu, processes_seconds
 from bench.probe import StartProbe
 from bench.profile import Profiler
 from bench.results import MS8, PGQUEUER, Target
@@ -52,8 +54,18 @@ async def enqueue(ctx: Context, system: System) -> None:
         ctx.say(f"{system.name}: enqueued {n:,} in {seconds:.3f} s (run {rep + 1})")
 
 
+@dataclass(frozen=True)
+class Drained:
+    window: Window
+    complete: bool  # False: cut short by the cap
+    peak_rss: int  # of the first worker, bytes
+    worker_cpu: float | None  # CPU seconds per job, all workers
+    server_cpu: float | None  # CPU seconds per job, PostgreSQL
+
+
 async def drain(ctx: Context, system: System, workers: int) -> None:
     n = ctx.sizes.drain_jobs
+    per_k = ctx.report.metric  # the CPU rows say where the time of a 1-worker drain goes
     if workers == 1:
         metric = ctx.report.metric(
             "drain_1", f"drain of {n:,}, 1 worker", "jobs/s", "higher",
@@ -61,55 +73,80 @@ async def drain(ctx: Context, system: System, workers: int) -> None:
         rss = ctx.report.metric(
             "drain_rss", f"worker peak RSS draining {n:,}", "MB", "lower", digits=1,
             target=Target("≤ 150 MB", 150.0, "lower"))
+        worker_cpu = per_k("drain_cpu_worker", "drain, 1 worker: its CPU per 1,000 jobs",
+                           "ms", "lower")
+        server_cpu = per_k("drain_cpu_server", "drain, 1 worker: PostgreSQL CPU per 1,000 jobs",
+                           "ms", "lower")
     else:
         metric = ctx.report.metric(
             f"drain_{workers}", f"drain of {n:,}, {workers} workers", "jobs/s", "higher",
             target=Target("> 1 worker", 1.0, "higher", versus="drain_1"))
+    if ctx.profile and system.name == MS8 and workers == 1:
+        # A run of its own: the sampler takes CPU from the measured processes.
+        async with ctx.server.database(f"drain_{_slug(system)}") as url:
+            await _drain_once(ctx, system, url, workers, profile=True)
     for rep in range(ctx.sizes.reps):
         async with ctx.server.database(f"drain_{_slug(system)}") as url:
-            profile = ctx.profile and system.name == MS8 and workers == 1 and rep == 0
-            window, complete, peak = await _drain_once(ctx, system, url, workers, profile)
+            done = await _drain_once(ctx, system, url, workers, profile=False)
+        window = done.window
         if not window.rate:
             raise RuntimeError(f"{system.name}: no job finished within the drain cap")
         note = None
-        if not complete:
+        if not done.complete:
             note = (f"cut short after {ctx.sizes.drain_cap:.0f} s: rate over the "
                     f"{window.finished:,} of {n:,} jobs done by then")
         metric.add(system.name, window.rate, note)
         if workers == 1:
-            rss.add(system.name, peak / MB)
+            rss.add(system.name, done.peak_rss / MB)
+            if done.worker_cpu is not None:
+                worker_cpu.add(system.name, done.worker_cpu * 1e6)
+            if done.server_cpu is not None:
+                server_cpu.add(system.name, done.server_cpu * 1e6)
         ctx.say(f"{system.name}: drained {window.finished:,} with {workers} worker(s) in "
                 f"{window.seconds:.2f} s = {window.rate:,.0f}/s (run {rep + 1})")
-        if not complete:
+        if not done.complete:
             break  # a capped drain is not repeated: its rate is already known
 
 
 async def _drain_once(
-    ctx: Context, system: System, url: str, workers: int, profile: bool,
-) -> tuple[Window, bool, int]:
-    """Fill the queue, start the workers, wait until it is empty (or the cap passes);
-    returns the window read from the database, whether it drained, and peak RSS."""
+    ctx: Context, system: System, url: str, workers: int, *, profile: bool,
+) -> Drained:
+    """Fill the queue, start the workers, wait until it is empty (or the cap passes)."""
+    n = ctx.sizes.drain_jobs
     await system.install(url)
-    await system.enqueue_many(url, ctx.sizes.drain_jobs)
+    await system.enqueue_many(url, n)
     conn = await asyncpg.connect(url)
     try:
         await conn.execute("ANALYZE")  # every system gets the statistics of its backlog
+        server = await ServerCpu.find(conn)
         async with processes.running(system.workers(url, workers, {}), ctx.log_dir) as procs:
-            profiler = None
-            if profile:
-                profiler = Profiler.start(procs[0], ctx.log_dir / "drain-profile")
             deadline = time.monotonic() + ctx.sizes.drain_cap
-            complete = await poll(partial(_drained, system, conn), procs, deadline=deadline)
-            peak = procs[0].peak_rss
+            # CPU is counted from the first job done on, so that start-up is left out.
+            await poll(partial(_below, system, conn, n), procs, deadline=deadline,
+                       interval=0.005)
+            left = await system.unfinished(conn)
+            pids = [p.pid for p in procs]
+            worker0 = processes_seconds(pids)
+            server0 = server.seconds() if server else 0.0
+            profiler = Profiler.start(procs[0], ctx.log_dir / "drain-profile") if profile \
+                else None
+            complete = await poll(partial(_below, system, conn, 1), procs, deadline=deadline)
+            jobs = left - await system.unfinished(conn)
+            worker1 = processes_seconds(pids)
+            server1 = server.seconds() if server else 0.0
             if profiler is not None:
                 ctx.report.sections["profile"] = profiler.finish()
-        return await system.window(conn), complete, peak
+            peak = procs[0].peak_rss
+        return Drained(
+            window=await system.window(conn), complete=complete, peak_rss=peak,
+            worker_cpu=(worker1 - worker0) / jobs if jobs else None,
+            server_cpu=(server1 - server0) / jobs if jobs and server else None)
     finally:
         await conn.close()
 
 
-async def _drained(system: System, conn: asyncpg.Connection) -> bool:
-    return await system.unfinished(conn) == 0
+async def _below(system: System, conn: asyncpg.Connection, count: int) -> bool:
+    return await system.unfinished(conn) < count
 
 
 async def _wait_started(probe: StartProbe, send: SendOne, procs: Sequence[processes.Process],

@@ -34,13 +34,13 @@ class Sizes:
 FULL = Sizes(
     name="full", reps=3, enqueue_jobs=30_000, drain_jobs=30_000, drain_cap=30.0,
     latency_jobs=300, latency_rate=50.0, idle_seconds=30.0, idle_settle=5.0,
-    api_seconds=10.0, api_clients=64, api_many_size=1000, history_rows=1_000_000,
+    api_seconds=10.0, api_clients=16, api_many_size=1000, history_rows=1_000_000,
     fetch_reps=400, fetch_batch=10, start_timeout=60.0,
 )
 QUICK = Sizes(
     name="quick", reps=1, enqueue_jobs=10_000, drain_jobs=10_000, drain_cap=8.0,
     latency_jobs=100, latency_rate=50.0, idle_seconds=10.0, idle_settle=3.0,
-    api_seconds=3.0, api_clients=32, api_many_size=1000, history_rows=100_000,
+    api_seconds=3.0, api_clients=16, api_many_size=1000, history_rows=100_000,
     fetch_reps=100, fetch_batch=10, start_timeout=60.0,
 )
 TINY = Sizes(

@@ -1,0 +1,68 @@
+"""The benchmark still runs: ``python -m bench --tiny`` end to end, on the test server.
+
+Tiny sizes only prove that every scenario's code path works (databases created and
+dropped, workers started and stopped, results written); no number is asserted, since
+timings belong to the benchmark, not to the tests. Peers are measured when the
+``bench`` extra is installed, and must then show up in the results too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tests.conftest import ROOT, with_database
+
+pytestmark = pytest.mark.slow
+
+
+def _peers_installed() -> bool:
+    return all(importlib.util.find_spec(name) for name in ("pgqueuer", "procrastinate"))
+
+
+async def _bench_databases(server_url: str) -> list[str]:
+    conn = await asyncpg.connect(with_database(server_url, "postgres"))
+    try:
+        rows = await conn.fetch(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'bench\\_%'")
+        return [row["datname"] for row in rows]
+    finally:
+        await conn.close()
+
+
+async def test_tiny_run_measures_every_scenario(server_url: str, tmp_path: Path) -> None:
+    before = set(await _bench_databases(server_url))
+    out = tmp_path / "results.json"
+    env = {**os.environ, "BENCH_DATABASE_URL": server_url}
+    # The run stops its own workers; were it killed, they die with it (PDEATHSIG).
+    proc = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bench", "--tiny", "--explain", "--json", str(out),
+         "--log-dir", str(tmp_path / "logs")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "| metric" in proc.stdout
+
+    results = json.loads(out.read_text())
+    metrics = results["metrics"]
+    assert metrics["enqueue"]["values"]["ms8-jobs"] > 0
+    assert metrics["fetch_full"]["values"]["ms8-jobs"] > 0
+    assert "Index" in results["sections"]["explain"]  # the plans came back
+    expected = {"enqueue", "drain_1", "drain_2", "latency_p50", "latency_p99"}
+    ran = {"ms8-jobs", "PGQueuer", "Procrastinate"} if _peers_installed() else {"ms8-jobs"}
+    for key in expected:
+        assert ran <= set(metrics[key]["values"]), (key, metrics[key]["values"])
+    idle = metrics.get("idle_statements") or metrics["idle_transactions"]
+    assert ran <= set(idle["values"])
+    assert metrics["drain_rss"]["values"]["ms8-jobs"] > 0
+
+    # Every database the run created is gone.
+    assert set(await _bench_databases(server_url)) <= before
