@@ -119,7 +119,7 @@ class Listener:
                 await asyncio.wait_for(self._lost.wait(), self._health_interval)
             if self._lost.is_set() or self._conn.is_closed():
                 raise ConnectionError("listener connection closed")
-            await self._conn.fetchval("SELECT 1", timeout=self._health_timeout)
+            await self._conn.fetchval(self._db.queries.ping, timeout=self._health_timeout)
 
     def _deliver(self, _conn: Any, _pid: int, channel: str, payload: str) -> None:
         short = self._channels.get(channel)

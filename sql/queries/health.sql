@@ -1,0 +1,3 @@
+-- name: ping
+-- The cheapest round trip: health checks of long-lived connections.
+SELECT 1;
