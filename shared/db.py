@@ -39,6 +39,9 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.ConnectionFailureError,
     asyncpg.exceptions.TooManyConnectionsError,
+    # A backend terminated while idle leaves its connection mid-way (an error read, the
+    # close not seen yet) for a moment; a statement sent then fails with this.
+    asyncpg.exceptions._base.InternalClientError,
 )
 
 

@@ -57,6 +57,10 @@ class Wakeup:
     def timers(self) -> dict[str, float]:
         return dict(self._timers)
 
+    def recheck_delay(self, queue: str) -> float:
+        """The wait before the next re-check of a queue whose due jobs were not handed out."""
+        return self._recheck.get(queue, 0.0)
+
     def stop(self) -> None:
         self._stopped = True
         self._event.set()
