@@ -1,0 +1,217 @@
+"""The worker as real processes: killed, stopped, cut off from the database, crowded.
+
+Each test starts ``python -m worker`` subprocesses against a database of its own, with
+short intervals (heartbeat 0.2 s, stall 1.5 s), and checks what the issue promises:
+nothing lost, nothing completed twice, one maintenance leader, fleet caps held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import pytest
+
+from shared import queue
+from shared.db import Database, is_connection_error
+from shared.queue import JobSpec
+from tests.e2e.processes import Process, Processes
+from tests.support import wait_until
+
+pytestmark = pytest.mark.slow
+
+FAST = {
+    "MS8_POOL_MIN": "1",
+    "MS8_POOL_MAX": "4",
+    "MS8_HEARTBEAT_SECONDS": "0.2",
+    "MS8_STALL_SECONDS": "1.5",
+    "MS8_RESCUE_SECONDS": "0.2",
+    "MS8_LISTEN_CHECK_SECONDS": "1",
+    "MS8_LEADER_WAIT_SECONDS": "1",
+    "MS8_WORKER_DB_TIMEOUT_SECONDS": "5",
+}
+
+
+def start_worker(processes: Processes, worker_id: str, queues: str, **env: str) -> Process:
+    return processes.start("worker", "--queues", queues, "--id", worker_id, name=worker_id,
+                           **{**FAST, **env})
+
+
+async def held_by(db: Database, worker_id: str) -> int:
+    return await db.pool.fetchval(
+        "SELECT count(*) FROM ms8jobs.jobs WHERE state = 'active' AND worker_id = $1", worker_id)
+
+
+async def count(db: Database, queue_name: str, state: str) -> int:
+    try:
+        counts = await queue.count_jobs(db)
+    except Exception as error:
+        if is_connection_error(error):
+            return -1
+        raise
+    return counts.get(queue_name, {}).get(state, 0)
+
+
+async def test_sigkill_with_20_long_jobs_held_a_second_worker_completes_them_all_once(
+    db: Database, processes: Processes,
+) -> None:
+    await queue.create_queue(db, "sleep", retry_delay_seconds=0.0)
+    sent = await queue.send_many(db, [JobSpec.of("sleep", {"seconds": 2}) for _ in range(20)])
+    first = start_worker(processes, "first", "sleep=20")
+    await first.wait_for_log("worker started")
+    await wait_until(lambda: _held(db, "first", 20), timeout=20, message="20 jobs held")
+    second = start_worker(processes, "second", "sleep=20")
+    await second.wait_for_log("worker started")
+
+    assert await first.stop(signal.SIGKILL) == -signal.SIGKILL
+
+    await wait_until(lambda: _count_is(db, "sleep", "completed", 20), timeout=60,
+                     message="all 20 completed by the second worker")
+    for s in sent:
+        job = await queue.get_job(db, s.id)
+        assert job.state == "completed"
+        # Run once by the first worker (killed mid-run), once by the second: the stall
+        # was counted as an attempt, and only the second run reported a result.
+        assert (job.attempt, job.worker_id, job.output["worker_id"]) == (2, "second", "second")
+    assert await queue.count_jobs(db) == {"sleep": {"completed": 20}}
+    assert second.saw("maintenance leadership acquired")
+    assert await second.stop() == 0
+
+
+async def _held(db: Database, worker_id: str, n: int) -> bool:
+    return await held_by(db, worker_id) == n
+
+
+async def _count_is(db: Database, queue_name: str, state: str, expected: int) -> bool:
+    return await count(db, queue_name, state) == expected
+
+
+async def test_sigterm_hands_running_jobs_back_and_they_finish_elsewhere(
+    db: Database, processes: Processes,
+) -> None:
+    sent = await queue.send_many(db, [JobSpec.of("sleep", {"seconds": 3}) for _ in range(5)])
+    quick = await queue.send(db, "echo", {"quick": True})
+    first = start_worker(processes, "first", "sleep=5,echo", MS8_WORKER_GRACE_SECONDS="0.5")
+    await wait_until(lambda: _held(db, "first", 5), timeout=20)
+    await wait_until(lambda: _count_is(db, "echo", "completed", 1))
+
+    assert await first.stop(signal.SIGTERM) == 0
+    assert first.saw("jobs handed back", count=5)
+    for s in sent:
+        job = await queue.get_job(db, s.id)
+        assert (job.state, job.attempt, job.worker_id) == ("created", 0, None)
+    workers = await db.pool.fetch("SELECT id FROM ms8jobs.workers")
+    assert [w["id"] for w in workers] == []  # deregistered
+
+    second = start_worker(processes, "second", "sleep=5")
+    await wait_until(lambda: _count_is(db, "sleep", "completed", 5), timeout=30)
+    for s in sent:
+        job = await queue.get_job(db, s.id)
+        assert (job.attempt, job.output["worker_id"]) == (1, "second")  # no attempt lost
+    assert (await queue.get_job(db, quick.id)).output["worker_id"] == "first"
+    assert await second.stop() == 0
+
+
+async def advisory_locks(db: Database) -> tuple[int, int]:
+    row = await db.pool.fetchrow(
+        "SELECT count(*) FILTER (WHERE granted) AS granted,"
+        "       count(*) FILTER (WHERE NOT granted) AS waiting"
+        " FROM pg_locks WHERE locktype = 'advisory' AND database ="
+        " (SELECT oid FROM pg_database WHERE datname = current_database())")
+    return row["granted"], row["waiting"]
+
+
+async def test_two_workers_one_runs_maintenance_and_the_other_takes_over_when_killed(
+    db: Database, processes: Processes,
+) -> None:
+    workers = [start_worker(processes, name, "echo") for name in ("a", "b")]
+    for w in workers:
+        await w.wait_for_log("worker started")
+    await wait_until(lambda: _locks(db, (1, 1)), timeout=20,
+                     message="one leader holding the lock, one waiting for it")
+    leaders = [w for w in workers if w.saw("maintenance leadership acquired")]
+    assert len(leaders) == 1
+    [leader] = leaders
+    [other] = [w for w in workers if w is not leader]
+
+    assert await leader.stop(signal.SIGKILL) == -signal.SIGKILL
+    await other.wait_for_log("maintenance leadership acquired", timeout=10)
+    assert await advisory_locks(db) == (1, 0)
+
+    # The new leader does the work: a job claimed by a worker that died is reclaimed.
+    sent = await queue.send(db, "echo", retry_delay=0.0)
+    ghost = await queue.fetch(db, {"echo": 1}, "ghost")
+    if ghost:  # else the survivor fetched it first, which is fine too
+        assert ghost[0].id == sent.id
+    await wait_until(lambda: _count_is(db, "echo", "completed", 1), timeout=20)
+    assert (await queue.get_job(db, sent.id)).output["worker_id"] == other.name
+    assert await other.stop() == 0
+
+
+async def _locks(db: Database, expected: tuple[int, int]) -> bool:
+    return await advisory_locks(db) == expected
+
+
+async def kill_worker_backends(db: Database) -> int:
+    """pg_terminate_backend on every connection of the worker processes."""
+    return await db.pool.fetchval(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND application_name LIKE 'ms8-jobs%'"
+        "   AND application_name <> 'ms8-jobs test'")
+
+
+async def test_terminating_every_worker_connection_mid_drain_loses_no_job(
+    db: Database, processes: Processes,
+) -> None:
+    total = 4000
+    await queue.create_queue(db, "sleep", retry_delay_seconds=0.0)
+    workers = [start_worker(processes, name, "sleep=10") for name in ("a", "b")]
+    for w in workers:
+        await w.wait_for_log("worker started")
+    await queue.send_many(db, [JobSpec.of("sleep", {"seconds": 0.01}) for _ in range(total)])
+    for fraction in (0.25, 0.5, 0.75):
+        await wait_until(lambda f=fraction: _past(db, int(total * f)), timeout=60)
+        assert await kill_worker_backends(db) > 0
+    await wait_until(lambda: _count_is(db, "sleep", "completed", total), timeout=90,
+                     message=f"all {total} completed")
+    assert await queue.count_jobs(db) == {"sleep": {"completed": total}}
+    for w in workers:
+        assert w.running, w.tail()
+        assert w.saw("listening again; fetching to catch up")
+    for w in workers:
+        assert await w.stop() == 0
+
+
+async def _past(db: Database, n: int) -> bool:
+    return await count(db, "sleep", "completed") > n
+
+
+async def test_ten_workers_on_a_queue_capped_at_five_never_hold_more_than_five(
+    db: Database, processes: Processes,
+) -> None:
+    total = 120
+    await queue.create_queue(db, "sleep", fleet_limit=5)
+    workers = [start_worker(processes, f"w{i}", "sleep=3", MS8_POOL_MAX="2")
+               for i in range(10)]
+    for w in workers:
+        await w.wait_for_log("worker started", timeout=60)
+    await queue.send_many(db, [JobSpec.of("sleep", {"seconds": 0.05}) for _ in range(total)])
+    samples: list[int] = []
+    while await count(db, "sleep", "completed") < total:
+        samples.append(await db.pool.fetchval(
+            "SELECT count(*) FROM ms8jobs.jobs WHERE queue = 'sleep' AND state = 'active'"))
+        assert samples[-1] <= 5, f"{samples[-1]} active jobs with a fleet limit of 5"
+        assert len(samples) < 50_000, "the queue does not drain"
+    assert max(samples) == 5 and len(samples) > 20
+    ran_on = await db.pool.fetchval(
+        "SELECT count(DISTINCT worker_id) FROM ms8jobs.history WHERE queue = 'sleep'")
+    assert ran_on > 1
+    await asyncio.gather(*(w.stop() for w in workers))
+    assert [w.returncode for w in workers] == [0] * 10
+
+
+async def test_bad_settings_exit_with_status_2_naming_the_flag(processes: Processes) -> None:
+    proc = processes.start("worker", "--queues", "sleep=lots", name="bad")
+    assert await proc.wait_exit() == 2
+    assert any("MS8_WORKER_QUEUES (--queues)" in line and "'lots'" in line
+               for line in proc.lines), proc.tail()
