@@ -1,12 +1,15 @@
 """``python -m api``: serve the API with uvicorn on ``MS8_API_HOST``:``PORT``.
 
-One process, one event loop (run several behind a load balancer to scale). Open event
-streams get ``MS8_API_SHUTDOWN_GRACE_SECONDS`` to end when the process is asked to stop.
+One process, one event loop (run several behind a load balancer to scale). On SIGTERM it
+stops accepting, gives requests and open event streams ``MS8_API_SHUTDOWN_GRACE_SECONDS``
+to end, closes the pool and exits 0.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+from types import FrameType
 
 import uvicorn
 
@@ -14,6 +17,16 @@ from api.app import create_app
 from api.config import ApiSettings
 from shared.logging import configure_logging, get_logger
 from shared.settings import Settings, SettingsError
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, except that SIGTERM is an ordinary stop that exits 0 (uvicorn
+    re-raises the signal after its graceful shutdown, which looks like a crash)."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        if sig == signal.SIGTERM:
+            self._captured_signals = [s for s in self._captured_signals if s != sig]
 
 
 def main() -> int:
@@ -25,7 +38,7 @@ def main() -> int:
         return 2
     configure_logging("api", shared.log_level, shared.log_format)
     get_logger(__name__).info("api starting", host=settings.host, port=settings.port)
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(shared, settings),
         host=settings.host,
         port=settings.port,
@@ -35,7 +48,9 @@ def main() -> int:
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) or None,
         lifespan="on",
     )
-    return 0
+    server = Server(config)
+    server.run()
+    return 0 if server.started else 1
 
 
 if __name__ == "__main__":

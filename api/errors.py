@@ -38,7 +38,7 @@ CODES: dict[str, tuple[int, str]] = {
     "invalid_body": (422, "A field of the body is missing, of the wrong type or out of range."),
     "unknown_field": (422, "The body has a field this endpoint does not know."),
     "idempotency_key_reused": (
-        422, "The Idempotency-Key was used within a day for a different request."),
+        409, "The Idempotency-Key was used within a day for a different request."),
     "internal_error": (500, "An unexpected error; it is logged on the server."),
     "database_unavailable": (503, "The database cannot be reached right now; retry later."),
 }

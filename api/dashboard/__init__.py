@@ -1,7 +1,33 @@
-"""Dashboard (in progress)."""
+"""The dashboard: server-rendered pages (no build step), small static CSS and JS.
 
-from starlette.routing import BaseRoute
+    /dashboard                      queues with live counts, batches, schedules, workers
+    /dashboard/jobs?queue=&state=   jobs with data, error, progress, retry and cancel
+    /dashboard/jobs/{id}            one job, live
+    /dashboard/batches              batches with their totals
+    /dashboard/login, /logout       a session from an API key (signed cookie)
+    /docs                           the OpenAPI document, rendered in the page
+
+Pages are read with the session's key; buttons are forms checked for CSRF and scope.
+"""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from api.dashboard import actions, pages
+from api.dashboard.view import HERE
 
 
 def routes() -> list[BaseRoute]:
-    return []
+    return [
+        Route("/dashboard", pages.overview),
+        Route("/dashboard/jobs", pages.jobs),
+        Route("/dashboard/jobs/{id}", pages.job),
+        Route("/dashboard/batches", pages.batches),
+        Route("/dashboard/login", actions.login, methods=["GET", "POST"]),
+        Route("/dashboard/logout", actions.logout, methods=["POST"]),
+        Route("/dashboard/{kind}/{key}/{action}", actions.act, methods=["POST"]),
+        Route("/docs", pages.docs),
+        Mount("/dashboard/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]

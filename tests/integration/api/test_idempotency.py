@@ -29,7 +29,7 @@ async def test_same_key_other_request_is_refused(client: httpx.AsyncClient,
     headers = {"Idempotency-Key": "k1"}
     await client.post("/jobs", json={"queue": "q"}, headers=headers)
     other = await client.post("/jobs", json={"queue": "other"}, headers=headers)
-    assert other.status_code == 422
+    assert other.status_code == 409
     assert other.json()["code"] == "idempotency_key_reused"
     assert other.json()["field"] == "Idempotency-Key"
     assert "other" not in await core.count_jobs(db)

@@ -1,0 +1,158 @@
+"""The dashboard's buttons: plain HTML forms posted to ``/dashboard/<kind>/<key>/<action>``.
+
+Each post must come from this site with the session's CSRF token and a key with the
+``write`` scope (``api/auth.authenticate``); it then calls the queue core, and redirects
+back (303) with a one-line notice of what happened. Logging in and out lives here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qs
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from api.auth import authenticate, same_origin
+from api.dashboard.view import (
+    NOTICE_COOKIE,
+    context_of,
+    local_path,
+    login_redirect,
+    render,
+    set_session_cookie,
+    viewer_of,
+)
+from api.errors import ApiError, translate
+from api.session import COOKIE
+from shared import queue as core
+from shared.db import Database
+
+MAX_FORM_BYTES = 16 * 1024
+Action = Callable[[Database, str], Awaitable[str]]
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """An urlencoded form of at most MAX_FORM_BYTES (first value of each field)."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise ApiError("body_too_large", f"a form is at most {MAX_FORM_BYTES} bytes")
+    parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    return {name: values[0] for name, values in parsed.items()}
+
+
+def _job_id(raw: str) -> int:
+    if not raw.isdigit() or not 0 < int(raw) < 2**63:
+        raise ApiError("not_found", f"job {raw[:40]!r} does not exist")
+    return int(raw)
+
+
+async def _retry_job(db: Database, key: str) -> str:
+    if not await core.resume(db, [_job_id(key)]):
+        job = await core.get_job(db, _job_id(key))
+        return f"Job {key} is {job.state}: only failed or cancelled jobs can be retried."
+    return f"Job {key} will run again."
+
+
+async def _cancel_job(db: Database, key: str) -> str:
+    if not await core.cancel(db, [_job_id(key)]):
+        job = await core.get_job(db, _job_id(key))
+        return f"Job {key} is {job.state}: only waiting or active jobs can be cancelled."
+    return f"Job {key} cancelled."
+
+
+async def _pause(db: Database, key: str) -> str:
+    await core.pause_queue(db, key)
+    return f"Queue {key} paused."
+
+
+async def _resume(db: Database, key: str) -> str:
+    await core.resume_queue(db, key)
+    return f"Queue {key} resumed."
+
+
+async def _run_now(db: Database, key: str) -> str:
+    firing = await core.run_now(db, key)
+    return f"Schedule {key} ran now: job {firing.job_id}."
+
+
+async def _enable(db: Database, key: str) -> str:
+    await core.enable_schedule(db, key)
+    return f"Schedule {key} enabled."
+
+
+async def _disable(db: Database, key: str) -> str:
+    await core.disable_schedule(db, key)
+    return f"Schedule {key} disabled."
+
+
+ACTIONS: dict[tuple[str, str], Action] = {
+    ("jobs", "retry"): _retry_job, ("jobs", "cancel"): _cancel_job,
+    ("queues", "pause"): _pause, ("queues", "resume"): _resume,
+    ("schedules", "run"): _run_now, ("schedules", "enable"): _enable,
+    ("schedules", "disable"): _disable,
+}
+
+
+async def act(request: Request) -> Response:
+    ctx = context_of(request)
+    kind, key, name = (request.path_params[p] for p in ("kind", "key", "action"))
+    action = ACTIONS.get((kind, name))
+    viewer = viewer_of(request)
+    form: dict[str, str] = {}
+    try:
+        if action is None:
+            raise ApiError("not_found", f"no action {name!r} for {kind}")
+        form = await read_form(request)
+        authenticate(ctx, request, "write", form_token=form.get("csrf"))
+        notice = await action(ctx.db, key)
+    except Exception as error:
+        known = translate(error)
+        if known is None:
+            raise
+        if known.code == "unauthorized":
+            return login_redirect(request)
+        if known.code in ("csrf_failed", "forbidden", "not_found", "body_too_large"):
+            return render(request, viewer, "error.html", known.status, code=known.status,
+                          message=known.message)
+        notice = known.message
+    response = RedirectResponse(local_path(form.get("next")), status_code=303)
+    response.set_cookie(NOTICE_COOKIE, notice[:300], max_age=60, httponly=True,
+                        samesite="lax", secure=ctx.settings.secure_cookies, path="/")
+    return response
+
+
+async def login(request: Request) -> Response:
+    ctx = context_of(request)
+    target = local_path(request.query_params.get("next"))
+    if ctx.keys.open:
+        return RedirectResponse(target, status_code=303)
+    if request.method == "GET":
+        return render(request, None, "login.html", next=target)
+    form = await read_form(request)
+    target = local_path(form.get("next"))
+    if not same_origin(request):
+        return render(request, None, "login.html", 403, next=target,
+                      error="This form must be sent from this site.")
+    key = ctx.keys.find(form.get("key", "").strip())
+    if key is None:
+        return render(request, None, "login.html", 401, next=target,
+                      error="That is not a valid API key.")
+    response = RedirectResponse(target, status_code=303)
+    set_session_cookie(ctx, response, ctx.sessions.issue(key))
+    return response
+
+
+async def logout(request: Request) -> Response:
+    ctx = context_of(request)
+    form = await read_form(request)
+    viewer = viewer_of(request)
+    if viewer is not None and not (same_origin(request) and ctx.sessions.check_csrf(
+            viewer.session, form.get("csrf"))):
+        return render(request, viewer, "error.html", 403, code=403,
+                      message="Log out from the dashboard's own button.")
+    response = RedirectResponse("/dashboard/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
