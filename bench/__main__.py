@@ -91,6 +91,7 @@ def machine(server: Server) -> dict[str, str]:
 
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load average at start": _load_average(),
         "cpus": str(os.cpu_count()),
         "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
         "cpu model": _cpu_model(),
@@ -100,6 +101,12 @@ def machine(server: Server) -> dict[str, str]:
         "pgqueuer": version("pgqueuer"),
         "procrastinate": version("procrastinate"),
     }
+
+
+def _load_average() -> str:
+    """Other work on the machine skews every number: the run records how busy it was."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def _cpu_model() -> str:
@@ -164,7 +171,9 @@ async def run(args: argparse.Namespace) -> int:
     if "history" in wanted or args.explain:
         await attempt("fetch with history", lambda: history.run(ctx, measure="history" in wanted))
 
+    report.context["machine"]["load average at end"] = _load_average()
     print(f"\nms8-jobs benchmark ({sizes.name}), {report.context['machine']['date']}\n")
+    print(", ".join(f"{k}: {v}" for k, v in report.context["machine"].items()) + "\n")
     print(report.table())
     notes = report.notes()
     if notes or report.context["notes"]:

@@ -29,11 +29,18 @@ import orjson
 from bench import processes
 from bench.context import Context, watch
 from bench.ms8 import NOOP_QUEUE, SCHEMA, Ms8System
+from bench.profile import Profiler
 from bench.results import MS8, Target
 
 
 def api_available() -> bool:
     return importlib.util.find_spec("api.__main__") is not None
+
+
+def _profile(ctx: Context, proc: processes.Process, name: str) -> Profiler | None:
+    """With --profile, sample the API process during one load (it slows the numbers a bit:
+    the sampler shares the CPU)."""
+    return Profiler.start(proc, ctx.log_dir / f"{name}-profile") if ctx.profile else None
 
 
 def _free_port() -> int:
@@ -121,16 +128,22 @@ async def run(ctx: Context) -> None:
                                   timeout=30) as client:
             await watch(_ready(client, one), procs, timeout=sizes.start_timeout,
                         what="the API's first answer")
+            profiler = _profile(ctx, procs[0], "api-single")
             sent, elapsed = await watch(
                 _load(port, _request("/jobs", one, secret), sizes.api_clients,
                       sizes.api_seconds), procs,
                 timeout=sizes.api_seconds + 60, what="single sends")
+            if profiler is not None:
+                ctx.report.sections["profile: API single sends"] = profiler.finish()
             single.add(MS8, sent / elapsed)
             ctx.say(f"API: {sent:,} single sends in {elapsed:.1f} s = {sent / elapsed:,.0f}/s")
+            profiler = _profile(ctx, procs[0], "api-bulk")
             requests, elapsed = await watch(
                 _load(port, _request("/jobs/bulk", bulk, secret),
                       max(2, sizes.api_clients // 4), sizes.api_seconds), procs,
                 timeout=sizes.api_seconds + 60, what="bulk sends")
+            if profiler is not None:
+                ctx.report.sections["profile: API bulk sends"] = profiler.finish()
             jobs = requests * sizes.api_many_size
             many.add(MS8, jobs / elapsed)
             ctx.say(f"API: {jobs:,} jobs in {requests:,} bulk sends in {elapsed:.1f} s = "

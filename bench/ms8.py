@@ -52,7 +52,7 @@ def worker_available() -> bool:
 class Ms8System:
     name = MS8
 
-    def __init__(self, concurrency: int = 100) -> None:
+    def __init__(self, concurrency: int = 1000) -> None:
         self.concurrency = concurrency
         self.settings_text = (f"python -m worker, {NOOP_QUEUE} concurrency {concurrency}, "
                               "default settings otherwise")
@@ -99,3 +99,10 @@ class Ms8System:
             f"max(completed_at) AS last_finish FROM \"{SCHEMA}\".history "
             f"WHERE state = 'completed'")
         return Window(row["finished"], row["first_start"], row["last_finish"])
+
+    async def claim_times(self, conn: asyncpg.Connection) -> dict[str, float]:
+        """{seq: started_at} of the finished probe jobs (the claim statement's start)."""
+        rows = await conn.fetch(
+            f"SELECT data->>'seq' AS seq, extract(epoch FROM started_at)::float8 AS at "
+            f"FROM \"{SCHEMA}\".history WHERE queue = $1", PROBE_QUEUE)
+        return {row["seq"]: row["at"] for row in rows}

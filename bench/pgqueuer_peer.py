@@ -32,7 +32,7 @@ from bench.systems import SendOne, Window, WorkerSpec
 class PgQueuerSystem:
     name = PGQUEUER
 
-    def __init__(self, batch_size: int = 100) -> None:
+    def __init__(self, batch_size: int = 300) -> None:
         self.batch_size = batch_size
         self.settings_text = (f"pgqueuer.run (as pgq run), batch_size {batch_size}, asyncpg, "
                               "uvloop, durability=balanced")

@@ -37,7 +37,7 @@ async def _opened(url: str) -> AsyncIterator[procrastinate.App]:
 class ProcrastinateSystem:
     name = PROCRASTINATE
 
-    def __init__(self, concurrency: int = 20) -> None:
+    def __init__(self, concurrency: int = 10) -> None:
         self.concurrency = concurrency
         self.settings_text = (f"procrastinate worker, --concurrency {concurrency}, "
                               "listen_notify on, psycopg pool")

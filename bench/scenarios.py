@@ -135,7 +135,7 @@ async def _drain_once(
             worker1 = processes_seconds(pids)
             server1 = server.seconds() if server else 0.0
             if profiler is not None:
-                ctx.report.sections["profile"] = profiler.finish()
+                ctx.report.sections["profile: worker draining"] = profiler.finish()
             peak = procs[0].peak_rss
         return Drained(
             window=await system.window(conn), complete=complete, peak_rss=peak,
@@ -181,14 +181,35 @@ async def latency(ctx: Context, system: System) -> None:
                         await asyncio.sleep(max(0.0, next_at - time.monotonic()))
                     await watch(probe.wait_for(set(committed), 30), procs, timeout=30,
                                 what="latency jobs")
+            claimed = await _claim_times(system, url)
     finally:
         probe.close()
     delays = sorted((probe.starts[seq] - at) * 1000 for seq, at in committed.items())
     cuts = statistics.quantiles(delays, n=100, method="inclusive")
+    split = None
+    if claimed:  # where the time goes: before the claim statement began, and after
+        before = [(claimed[s] - at) * 1000 for s, at in committed.items() if s in claimed]
+        after = [(probe.starts[s] - claimed[s]) * 1000 for s in committed if s in claimed]
+        split = (f"of which send commit → claim statement start (the database's clock) "
+                 f"p50 {statistics.median(before):.2f} ms, claim start → handler "
+                 f"p50 {statistics.median(after):.2f} ms")
     for p, metric in metrics.items():
-        metric.add(system.name, cuts[p - 1])
+        metric.add(system.name, cuts[p - 1], split if p == 50 else None)
     ctx.say(f"{system.name}: latency p50 {cuts[49]:.2f} ms, p99 {cuts[98]:.2f} ms, "
             f"max {delays[-1]:.2f} ms")
+
+
+async def _claim_times(system: System, url: str) -> dict[str, float]:
+    """When each probe job's claim statement started, if the system records it by job."""
+    claim_times = getattr(system, "claim_times", None)
+    if claim_times is None:
+        return {}
+    conn = await asyncpg.connect(url)
+    try:
+        result: dict[str, float] = await claim_times(conn)
+        return result
+    finally:
+        await conn.close()
 
 
 async def idle(ctx: Context, systems: Sequence[System]) -> None:
@@ -241,7 +262,10 @@ async def _idle_one(ctx: Context, system: System, seconds: float) -> tuple[float
         count = after.transactions - before.transactions
     transactions = after.transactions - before.transactions
     connections = ", ".join(f"{n} {who}" for who, n in sorted(after.connections.items()))
-    note = (f"{count} statements, {transactions} transactions in {elapsed:.0f} s; "
-            f"connections held: {connections or 'none'}")
+    issued = "; ".join(f"{n}x {query}" for query, n in after.issued_since(before).items())
+    note = (f"{count} statements in {elapsed:.0f} s"
+            + (f" ({issued})" if issued else "")
+            + f"; {transactions} transactions counted by pg_stat_database (autovacuum "
+            f"included, flushed late); connections held: {connections or 'none'}")
     ctx.say(f"{system.name}: idle {count / elapsed:.2f}/s ({note})")
     return count / elapsed, note

@@ -22,6 +22,13 @@ class Counts:
     statements: int | None
     transactions: int
     connections: dict[str, int]
+    by_query: dict[str, int]  # calls per statement text (pg_stat_statements only)
+
+    def issued_since(self, before: Counts) -> dict[str, int]:
+        """Calls per statement between ``before`` and now, most called first."""
+        delta = {q: n - before.by_query.get(q, 0) for q, n in self.by_query.items()}
+        return dict(sorted(((q, n) for q, n in delta.items() if n > 0),
+                           key=lambda item: -item[1]))
 
 
 async def reset(admin: asyncpg.Connection, has_statements: bool) -> None:
@@ -32,13 +39,26 @@ async def reset(admin: asyncpg.Connection, has_statements: bool) -> None:
 
 async def sample(admin: asyncpg.Connection, database: str, has_statements: bool) -> Counts:
     statements = None
+    by_query: dict[str, int] = {}
     if has_statements:
-        statements = await admin.fetchval(
-            "SELECT coalesce(sum(s.calls), 0)::bigint FROM pg_stat_statements s "
-            "JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = $1", database)
+        rows = await admin.fetch(
+            "SELECT s.query, sum(s.calls)::bigint AS calls FROM pg_stat_statements s "
+            "JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = $1 GROUP BY s.query",
+            database)
+        by_query = {_short(row["query"]): row["calls"] for row in rows}
+        statements = sum(by_query.values())
     transactions = await admin.fetchval(
         "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = $1", database)
     rows = await admin.fetch(
         "SELECT coalesce(nullif(application_name, ''), backend_type) AS who, count(*) AS n "
         "FROM pg_stat_activity WHERE datname = $1 GROUP BY 1", database)
-    return Counts(statements, transactions or 0, {row["who"]: row["n"] for row in rows})
+    return Counts(statements, transactions or 0, {row["who"]: row["n"] for row in rows},
+                  by_query)
+
+
+def _short(query: str, width: int = 70) -> str:
+    """The statement's first words, comments and line breaks left out."""
+    lines = [line.strip() for line in query.splitlines()
+             if line.strip() and not line.strip().startswith("--")]
+    text = " ".join(lines)
+    return text if len(text) <= width else text[:width - 1] + "…"
