@@ -1,0 +1,102 @@
+"""The API's pure parts, without a database: timestamps, schema validation, cursors,
+sessions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from api import cursor, rfc3339
+from api.config import ApiSettings
+from api.errors import ApiError
+from api.schemas import components, json_value
+from api.session import Sessions
+from api.validator import SchemaViolation, Validator
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2030-01-02T03:04:05Z", datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)),
+    ("2030-01-02t03:04:05z", datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)),
+    ("2030-01-02T03:04:05.5+02:00", datetime(2030, 1, 2, 1, 4, 5, 500000, tzinfo=UTC)),
+    ("2016-12-31T23:59:60Z", datetime(2017, 1, 1, tzinfo=UTC)),
+    ("0001-01-01T00:00:00+05:00", datetime.min.replace(tzinfo=UTC)),
+    ("9999-12-31T23:00:00-05:00", datetime.max.replace(tzinfo=UTC)),
+])
+def test_rfc3339_accepts(text: str, expected: datetime) -> None:
+    assert rfc3339.parse(text) == expected
+
+
+@pytest.mark.parametrize("text", ["2030-01-02", "2030-01-02T03:04:05", "2030-02-30T00:00:00Z",
+                                  "2030-01-02T24:00:00Z", "2030-01-02T03:04:05+24:00",
+                                  "2030-01-02T03:04:05Z\n", "tomorrow"])
+def test_rfc3339_refuses(text: str) -> None:
+    assert rfc3339.parse(text) is None
+
+
+@pytest.fixture(scope="module")
+def validator() -> Validator:
+    return Validator(components(100), {"JsonValue": json_value})
+
+
+def test_patterns_mean_what_ecma_means(validator: Validator) -> None:
+    spec = {"$ref": "#/components/schemas/JobSpec"}
+    assert validator.validate(spec, {"queue": "mail"}, "body") == {"queue": "mail"}
+    with pytest.raises(SchemaViolation) as caught:
+        validator.validate(spec, {"queue": "mail\n"}, "body")
+    assert caught.value.field == "queue"
+
+
+def test_integral_floats_are_integers(validator: Validator) -> None:
+    spec = {"$ref": "#/components/schemas/JobSpec"}
+    assert validator.validate(spec, {"queue": "q", "priority": 3.0}, "body")["priority"] == 3
+    with pytest.raises(SchemaViolation):
+        validator.validate(spec, {"queue": "q", "priority": 3.5}, "body")
+    with pytest.raises(SchemaViolation):
+        validator.validate(spec, {"queue": "q", "priority": True}, "body")
+
+
+def test_unknown_fields_and_nesting(validator: Validator) -> None:
+    bulk = {"$ref": "#/components/schemas/BulkSend"}
+    with pytest.raises(SchemaViolation) as caught:
+        validator.validate(bulk, {"jobs": [{"queue": "q"}, {"queue": "q", "x": 1}]}, "body")
+    assert (caught.value.field, caught.value.unknown) == ("jobs[1].x", True)
+    deep: object = "\x00"
+    for _ in range(5000):  # deeper than Python's recursion limit: walked iteratively
+        deep = [deep]
+    with pytest.raises(SchemaViolation):
+        json_value(deep, "data")
+
+
+def test_every_schema_keyword_is_enforced() -> None:
+    with pytest.raises(ValueError, match="unsupported"):
+        Validator({"X": {"type": "string", "format": "email", "contentEncoding": "base64"}})
+
+
+def test_cursor_round_trip() -> None:
+    assert cursor.decode(cursor.encode(12345)) == 12345
+    assert cursor.next_cursor([9, 8, 7], 3) == cursor.encode(7)
+    assert cursor.next_cursor([9, 8], 3) is None
+    for bad in ["", "123", "gggggggggggggggg", "8000000000000000", "0000000000000001 "]:
+        with pytest.raises(ApiError) as caught:
+            cursor.decode(bad)
+        assert caught.value.code == "bad_cursor"
+
+
+def test_sessions_are_signed_and_expire() -> None:
+    settings = ApiSettings.from_env({"MS8_API_KEYS": "a:0123456789abcdef:read"}, dev=False)
+    sessions = Sessions(settings)
+    [key] = settings.keys
+    cookie = sessions.issue(key)
+    session = sessions.verify(cookie)
+    assert session is not None and session.key_name == "a"
+    assert sessions.check_csrf(session, sessions.csrf_token(session))
+    assert not sessions.check_csrf(session, "x" * 32)
+    payload, signature = cookie.split(".")
+    assert sessions.verify(f"{payload}.{signature[:-2]}AA") is None
+    assert sessions.verify("garbage") is None
+    other = Sessions(ApiSettings.from_env({"MS8_API_KEYS": "a:fedcba9876543210:read"},
+                                          dev=False))
+    assert other.verify(cookie) is None  # another deployment's secret
+    sessions.max_age = -1
+    assert sessions.verify(sessions.issue(key)) is None
