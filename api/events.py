@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from starlette.responses import StreamingResponse
@@ -27,7 +27,7 @@ from starlette.types import Receive, Scope, Send
 from api import wire
 from api.batches import BATCH_ID
 from api.endpoint import Call, Endpoint, Reply
-from api.hub import RESYNC, Payload
+from api.hub import RESYNC, Payload, Subscription
 from api.jobs import JOB_ID
 from shared import queue as core
 from shared.db import is_connection_error
@@ -39,23 +39,25 @@ _WAITING_OR_ACTIVE = ("created", "retry", "active")
 
 
 class EventStream(StreamingResponse):
-    """A text/event-stream response that always closes its generator (and with it the
-    subscription) when the client goes away or the stream ends."""
+    """A text/event-stream response that always closes its generator and its subscription
+    when the client goes away or the stream ends (even if the stream never started)."""
 
     media_type = "text/event-stream"
 
-    def __init__(self, events: AsyncIterator[bytes]) -> None:
+    def __init__(self, events: AsyncGenerator[bytes, None],
+                 subscription: Subscription | None = None) -> None:
         super().__init__(events, headers={"Cache-Control": "no-cache",
                                           "X-Accel-Buffering": "no"})
         self._events = events
+        self._subscription = subscription
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
-            aclose = getattr(self._events, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await self._events.aclose()
+            if self._subscription is not None:
+                self._subscription.close()
 
 
 def frame(event: str, data: Any, sequence: int | None = None) -> bytes:
@@ -75,15 +77,14 @@ async def _watch(
     """A stream of ``kind`` events for one object (see the module docstring)."""
     ctx = call.ctx
     ping = ctx.settings.sse_ping_seconds
-    subscription_cm = ctx.hub.subscribe(wants)
-    subscription = subscription_cm.__enter__()
+    subscription = ctx.hub.subscribe(wants)
     try:
         first = await read()  # NotFound → 404 before the stream starts
     except BaseException:
-        subscription_cm.__exit__(None, None, None)
+        subscription.close()
         raise
 
-    async def events() -> AsyncIterator[bytes]:
+    async def events() -> AsyncGenerator[bytes, None]:
         try:
             sent = shape(first)
             sequence = 1
@@ -115,9 +116,9 @@ async def _watch(
                     yield frame(kind, sent, sequence)
             yield frame("end", {"id": sent["id"]})
         finally:
-            subscription_cm.__exit__(None, None, None)
+            subscription.close()
 
-    return EventStream(events())
+    return EventStream(events(), subscription)
 
 
 def _changed(new: dict[str, Any], old: dict[str, Any]) -> bool:
@@ -151,7 +152,7 @@ async def all_events(call: Call) -> EventStream:
     ping = call.ctx.settings.sse_ping_seconds
     hub = call.ctx.hub
 
-    async def events() -> AsyncIterator[bytes]:
+    async def events() -> AsyncGenerator[bytes, None]:
         with hub.subscribe(lambda _payload: True) as subscription:
             yield RETRY
             while True:

@@ -16,8 +16,7 @@ so what a client sees is always the state of the table, never a guess.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from shared.db import Database
@@ -28,10 +27,22 @@ RESYNC: Payload = {"state": "resync", "ids": []}
 
 
 class Subscription:
-    def __init__(self, wants: Callable[[Payload], bool], maxsize: int) -> None:
+    """One client's view of the notifications; ``close()`` (idempotent) ends it."""
+
+    def __init__(self, hub: EventHub, wants: Callable[[Payload], bool], maxsize: int) -> None:
+        self._hub = hub
         self._wants = wants
         self._queue: asyncio.Queue[Payload] = asyncio.Queue(maxsize)
         self.overflows = 0
+
+    def close(self) -> None:
+        self._hub._subscriptions.discard(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def offer(self, payload: Payload) -> None:
         if payload is not RESYNC and not self._wants(payload):
@@ -77,14 +88,11 @@ class EventHub:
     async def stop(self) -> None:
         await self.listener.stop()
 
-    @contextlib.contextmanager
-    def subscribe(self, wants: Callable[[Payload], bool]) -> Iterator[Subscription]:
-        subscription = Subscription(wants, self._queue_size)
+    def subscribe(self, wants: Callable[[Payload], bool]) -> Subscription:
+        """A new subscription; use it as a context manager, or ``close()`` it."""
+        subscription = Subscription(self, wants, self._queue_size)
         self._subscriptions.add(subscription)
-        try:
-            yield subscription
-        finally:
-            self._subscriptions.discard(subscription)
+        return subscription
 
     def _deliver(self, channel: str, payload: Payload) -> None:
         if channel == "wakeup":  # jobs became waiting in a queue (sent, retried, resumed)

@@ -21,8 +21,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.endpoint import ROUTE_KEY, Call, Endpoint, Reply
+from api.errors import translate
 from shared import queue as core
-from shared.db import is_connection_error
 from shared.queue.models import ALL_STATES
 
 
@@ -92,7 +92,8 @@ async def scrape(call: Call) -> Response:
     try:
         counts = await core.count_jobs(call.ctx.db)
     except Exception as error:
-        if not is_connection_error(error):
+        known = translate(error)
+        if known is None or known.code != "database_unavailable":
             raise
         metrics.database_up.set(0)
     else:

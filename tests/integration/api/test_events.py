@@ -119,3 +119,14 @@ async def test_global_stream_and_release(live_url: str, app: Starlette, db: Data
             active = await next_event(stream)
             assert (active.data["state"], active.data["ids"]) == ("active", [sent.id])
     await wait_until(lambda: hub.subscribers == 0, message="subscription released")
+
+
+async def test_a_client_that_leaves_releases_its_subscription(
+        live_url: str, app: Starlette, db: Database) -> None:
+    hub = app.state.ctx.hub
+    job_id = (await core.send(db, "work")).id
+    async with httpx.AsyncClient(base_url=live_url, headers=WRITER, timeout=TIMEOUT) as http:
+        async with http.stream("GET", f"/jobs/{job_id}/events") as response:
+            await next_event(events(response))
+            assert hub.subscribers == 1
+    await wait_until(lambda: hub.subscribers == 0, message="subscription released")
