@@ -56,18 +56,17 @@ class Claim:
 async def once(db: Database, principal: str, key: str, fingerprint: str, *,
                ttl_seconds: float = TTL_SECONDS) -> AsyncIterator[Claim]:
     """Claim ``key`` of ``principal`` for a request with ``fingerprint`` (see the module)."""
-    q = db.queries
     async with db.pool.acquire() as conn, conn.transaction():
-        if await conn.fetchval(q.claim_idempotency_key, principal, key, fingerprint,
+        if await conn.fetchval(db.queries.claim_idempotency_key, principal, key, fingerprint,
                                ttl_seconds):
             claim = Claim(conn, None)
             yield claim
             if claim.recorded is None:
                 raise RuntimeError(f"idempotency key {key!r}: the work recorded no response")
-            await conn.execute(q.store_idempotency_response, principal, key,
+            await conn.execute(db.queries.store_idempotency_response, principal, key,
                                claim.recorded.status, claim.recorded.body_json)
             return
-        row = await conn.fetchrow(q.get_idempotency_key, principal, key)
+        row = await conn.fetchrow(db.queries.get_idempotency_key, principal, key)
         if row["fingerprint"] != fingerprint:
             raise KeyReused(key)
         yield Claim(conn, Stored(row["status"], row["response"]))
