@@ -6,6 +6,9 @@
 //                              new state re-renders <main>; the stream ends with the job.
 (() => {
   "use strict";
+  document.querySelectorAll("[data-submit-on-change]").forEach((field) => {
+    field.addEventListener("change", () => field.form.submit());
+  });
   const live = document.body.dataset.live;
   if (!live || !window.EventSource) return;
   const status = document.getElementById("live-status");

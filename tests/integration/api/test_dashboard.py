@@ -77,6 +77,7 @@ async def test_pages_render_and_escape(app: Starlette, db: Database) -> None:
         overview = await client.get("/dashboard")
         assert overview.status_code == 200
         assert "daily-batch" in overview.text  # the seeded schedule
+        assert "frame-ancestors 'none'" in overview.headers["content-security-policy"]
         listed = await client.get("/dashboard/jobs?state=failed")
         assert f'data-job-id="{job.id}"' in listed.text
         detail = await client.get(f"/dashboard/jobs/{job.id}")
