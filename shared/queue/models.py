@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -49,15 +49,25 @@ class Job:
 
     @classmethod
     def from_record(cls, row: Any) -> Job:
-        values = dict(row)
-        values["state"] = str(values["state"])
-        values["data"] = _json(values["data"])
-        values["output"] = _json(values["output"])
-        return cls(**{name: values[name] for name in cls.__slots__})  # type: ignore[attr-defined]
+        # On the hot path (a worker builds one per job fetched): rows of jobs or history
+        # selected whole come in column order, which is the order of the fields, so they
+        # are passed by position; any other row is read by name.
+        if tuple(row.keys()) == _JOB_FIELDS:
+            values = list(row)
+        else:
+            values = [row[name] for name in _JOB_FIELDS]
+        values[_STATE] = str(values[_STATE])
+        values[_DATA] = _json(values[_DATA])
+        values[_OUTPUT] = _json(values[_OUTPUT])
+        return cls(*values)
 
     @property
     def finished(self) -> bool:
         return self.state in FINISHED_STATES
+
+
+_JOB_FIELDS = tuple(f.name for f in fields(Job))
+_STATE, _DATA, _OUTPUT = (_JOB_FIELDS.index(name) for name in ("state", "data", "output"))
 
 
 @dataclass(frozen=True, slots=True)
