@@ -1,13 +1,19 @@
 """The worker: slots per queue, the fetch loop, and the graceful stop.
 
-A *slot* of a queue is taken from the moment a job is claimed until its result is
-reported (or it is handed back, cancelled or lost): per-worker concurrency is what the
-database sees as active, which keeps it consistent with fleet-wide caps.
+A *slot* of a queue is taken while a handler of it runs; a job stays *held* (in the
+heartbeat) from its fetch until its result is reported, its handback, or its loss. So
+fetching overlaps with reporting (throughput), while the database, which counts held
+jobs as active, keeps fleet-wide caps exact. Reported results make their queue due
+again, since room may have opened under a cap that a fetch ran into meanwhile.
 
     wakeup.wait() ──due queues──► fetch(free slots of each, one statement) ──► executor
         ▲                                                                         │
-        │    slot freed ◄── completer flush (batched) ◄── outcome ◄───────────────┘
+        │ ◄── slot freed (undrained queue) ◄── outcome ◄──────────────────────────┘
+        │ ◄── results reported ◄── completer flush (batched) ◄── outcome
         └── notification | timer | connect | poll
+
+Results waiting to be reported are bounded: past ``2 × MS8_COMPLETE_BATCH`` of them the
+worker fetches nothing until the completer catches up.
 
 Background loops: the completer (batched results), the heartbeat (one statement per
 interval for every held job), the registry touch, the listener (wakeup and cancel
@@ -79,8 +85,9 @@ class Runner:
         self.handlers = self.check(settings, handlers)
         self.concurrency = settings.concurrency_of(handlers)
         self.metrics = metrics or WorkerMetrics()
-        self._held: dict[int, str] = {}  # job id → queue, for every slot taken
-        self._taken: Counter[str] = Counter()
+        self._held: dict[int, str] = {}  # job id → queue, from fetch until reported
+        self._running: Counter[str] = Counter()  # slots taken, by queue
+        self._backlog_limit = 2 * settings.complete_batch
         self._released: list[Job] = []
         self._orphans_possible = False
         self._http_client: httpx.AsyncClient | None = None
@@ -244,7 +251,7 @@ class Runner:
     # ------------------------------------------------------------------ fetching
 
     def free(self, queue_name: str) -> int:
-        return self.concurrency[queue_name] - self._taken[queue_name]
+        return self.concurrency[queue_name] - self._running[queue_name]
 
     async def _fetch_loop(self) -> None:
         delay = 0.1
@@ -252,6 +259,8 @@ class Runner:
             due = await self.wakeup.wait()
             if self._stopping.is_set():
                 return
+            if len(self.completer) >= self._backlog_limit:
+                continue  # the completer's next flush makes these queues due again
             wanted = {q: self.free(q) for q in sorted(due) if self.free(q) > 0}
             if not wanted:
                 continue
@@ -311,20 +320,19 @@ class Runner:
     # ------------------------------------------------------------------ slots and outcomes
 
     def _take(self, job: Job) -> None:
-        if job.id not in self._held:
+        self._running[job.queue] += 1
+        if job.id not in self._held:  # else: a stale result of it was pending (forgotten)
             self._held[job.id] = job.queue
-            self._taken[job.queue] += 1
             self.metrics.active_jobs.labels(job.queue).inc()
 
-    def _free_slot(self, job: Job) -> None:
-        queue_name = self._held.pop(job.id, None)
-        if queue_name is None:
-            return
-        self._taken[queue_name] -= 1
-        self.metrics.active_jobs.labels(queue_name).dec()
-        self.wakeup.slot_freed(queue_name)
+    def _let_go(self, job: Job) -> None:
+        """The job is no longer ours to heartbeat (reported, lost, cancelled, handed back)."""
+        if self._held.pop(job.id, None) is not None:
+            self.metrics.active_jobs.labels(job.queue).dec()
 
     def _on_done(self, job: Job, outcome: Outcome) -> None:
+        self._running[job.queue] -= 1
+        self.wakeup.slot_freed(job.queue)
         self.metrics.jobs_finished.labels(job.queue, outcome.kind).inc()
         self.metrics.run_seconds.labels(job.queue).observe(outcome.seconds)
         if outcome.kind == COMPLETED:
@@ -335,7 +343,7 @@ class Runner:
                      outcome=outcome.kind, error=outcome.failure.message[:500])
             self.completer.fail(job, outcome.failure)
         elif outcome.kind in (CANCELLED, LOST):
-            self._free_slot(job)
+            self._let_go(job)
         elif outcome.kind == RELEASED:
             self._released.append(job)
         if not len(self.executor):
@@ -343,7 +351,9 @@ class Runner:
 
     def _on_flushed(self, jobs: list[Job]) -> None:
         for job in jobs:
-            self._free_slot(job)
+            self._let_go(job)
+        for queue_name in {job.queue for job in jobs}:
+            self.wakeup.reported(queue_name)
 
     def _on_lost(self, job_ids: set[int]) -> None:
         cancelled = self.executor.cancel(job_ids, LOST)

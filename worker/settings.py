@@ -165,8 +165,7 @@ class WorkerSettings:
             maintenance=env_bool(env, "MS8_MAINTENANCE", True),
             leader_wait_seconds=env_float(
                 env, "MS8_LEADER_WAIT_SECONDS", 60.0, low=0.1, high=3600),
-            rescue_seconds=env_float(
-                env, "MS8_RESCUE_SECONDS", max(stall / 2, 0.1), low=0.05, high=DAY),
+            rescue_seconds=env_float(env, "MS8_RESCUE_SECONDS", stall, low=0.05, high=DAY),
             timeout_grace_seconds=env_float(
                 env, "MS8_TIMEOUT_GRACE_SECONDS", max(stall, 10.0), low=0, high=DAY),
             prune_seconds=env_float(env, "MS8_PRUNE_SECONDS", 300.0, low=0.05, high=DAY),

@@ -5,6 +5,7 @@ A queue becomes *due* (worth a fetch) on:
     notification   a wakeup NOTIFY for it, starting now        (jobs were inserted/retried)
     timer          the earliest start_after known for it passed (delayed and retrying jobs)
     slot freed     a job of it ended and the queue is not drained
+    reported       results of its jobs were reported (room under a fleet-wide cap)
     connect        the listener (re)connected: what it missed is unknown
     poll           no fetch of it for ``poll_seconds`` (safety net; the path in poll-only mode)
 
@@ -83,6 +84,12 @@ class Wakeup:
 
     def slot_freed(self, queue: str) -> None:
         if queue in self._queues and queue not in self._drained:
+            self._make_due(queue)
+
+    def reported(self, queue: str) -> None:
+        """Results of jobs of ``queue`` reached the database: a fetch that a fleet-wide cap
+        held back may now get jobs, so the queue is due even if it looked drained."""
+        if queue in self._queues:
             self._make_due(queue)
 
     def retry_at(self, queue: str, start_after: datetime) -> None:
