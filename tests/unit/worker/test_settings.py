@@ -1,0 +1,84 @@
+"""Worker settings and flags: defaults, overrides, and errors that name the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.settings import SettingsError
+from worker.cli import build_parser, explain, overlay
+from worker.handlers import HandlerError, Handlers, load, select
+from worker.settings import WorkerSettings
+
+
+def test_defaults_are_quiet_when_idle_and_safe() -> None:
+    s = WorkerSettings.from_env({})
+    assert s.queues == {} and s.concurrency == 10
+    assert (s.poll_only, s.poll_seconds, s.listen_check_seconds) == (False, 60.0, 30.0)
+    assert s.heartbeat_seconds * 2 <= s.stall_seconds
+    assert s.rescue_seconds == s.stall_seconds and s.metrics_port is None
+    assert s.worker_id.count("-") >= 2
+    assert WorkerSettings.from_env({"MS8_POLL_ONLY": "yes"}).poll_seconds == 2.0
+
+
+def test_queues_with_and_without_concurrency() -> None:
+    s = WorkerSettings.from_env({
+        "MS8_WORKER_QUEUES": "collect-analytics=20, fresh-data ,daily-batch=1",
+        "MS8_WORKER_CONCURRENCY": "3"})
+    assert dict(s.queues) == {"collect-analytics": 20, "fresh-data": 3, "daily-batch": 1}
+    assert s.concurrency_of({"ignored": object()}) == dict(s.queues)
+    assert WorkerSettings.from_env({}).concurrency_of({"b": 1, "a": 2}) == {"a": 10, "b": 10}
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"MS8_WORKER_QUEUES": "Bad"}, "MS8_WORKER_QUEUES: 'Bad' is not a queue name"),
+    ({"MS8_WORKER_QUEUES": "a=x"}, "concurrency of 'a' must be a whole number, got 'x'"),
+    ({"MS8_WORKER_QUEUES": "a=0"}, "concurrency of 'a' must be between 1 and 10000, got 0"),
+    ({"MS8_WORKER_QUEUES": "a,a=2"}, "queue 'a' is listed twice"),
+    ({"MS8_WORKER_CONCURRENCY": "-1"}, "MS8_WORKER_CONCURRENCY must be between"),
+    ({"MS8_HEARTBEAT_SECONDS": "31"}, "MS8_HEARTBEAT_SECONDS (31) must be at most half"),
+    ({"MS8_POLL_SECONDS": "soon"}, "MS8_POLL_SECONDS must be a number, got 'soon'"),
+    ({"MS8_WORKER_METRICS_PORT": "70000"}, "MS8_WORKER_METRICS_PORT must be between"),
+    ({"MS8_WORKER_FORGET_SECONDS": "10"}, "MS8_WORKER_FORGET_SECONDS (10) must be at least"),
+    ({"MS8_WORKER_ID": "x" * 201}, "MS8_WORKER_ID must be at most 200 characters"),
+    ({"MS8_POLL_ONLY": "maybe"}, "MS8_POLL_ONLY must be true or false, got 'maybe'"),
+])
+def test_bad_values_are_refused_naming_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        WorkerSettings.from_env(env)
+    assert message in str(error.value)
+
+
+def test_flags_override_the_environment_and_errors_name_both() -> None:
+    args = build_parser().parse_args([
+        "--queues", "noop=50", "--poll-only", "--grace", "3", "--metrics-port", "9101",
+        "--no-maintenance", "--id", "bench-1", "--heartbeat", "1", "--stall", "4"])
+    env = overlay(args, {"MS8_WORKER_QUEUES": "echo", "MS8_WORKER_GRACE_SECONDS": "30"})
+    s = WorkerSettings.from_env(env)
+    assert dict(s.queues) == {"noop": 50} and s.poll_only and not s.maintenance
+    assert (s.grace_seconds, s.metrics_port, s.worker_id) == (3.0, 9101, "bench-1")
+    assert (s.heartbeat_seconds, s.stall_seconds) == (1.0, 4.0)
+    with pytest.raises(SettingsError) as error:
+        WorkerSettings.from_env(overlay(build_parser().parse_args(["--grace", "-1"]), {}))
+    assert explain(error.value).startswith("MS8_WORKER_GRACE_SECONDS (--grace) must be")
+
+
+def test_handlers_register_once_per_queue_and_selection_names_what_exists() -> None:
+    handlers = Handlers()
+
+    @handlers.register("one")
+    async def one(ctx: object) -> None:
+        return None
+
+    with pytest.raises(HandlerError, match="queue 'one' already has a handler"):
+        @handlers.register("one")
+        async def other(ctx: object) -> None:
+            return None
+
+    with pytest.raises(HandlerError, match="is not a queue name"):
+        handlers.register("Not A Queue")
+    assert select(handlers.snapshot(), ["one"]) == {"one": one}
+    with pytest.raises(HandlerError, match=r"no handler for queue 'two' \(handlers exist for: one"):
+        select(handlers.snapshot(), ["two"])
+    assert {"noop", "sleep", "fail", "echo"} <= set(load())
+    with pytest.raises(HandlerError, match="cannot import handler module 'no.such.module'"):
+        load(["no.such.module"])
