@@ -55,7 +55,7 @@ def parse_keys(raw: str | None, variable: str = "MS8_API_KEYS") -> tuple[ApiKey,
                 f"{variable} entry {position} must look like name:secret:read,write "
                 f"(got {len(parts)} part(s) separated by ':')")
         name, secret, scope_text = (p.strip() for p in parts)
-        if not _KEY_NAME.match(name):
+        if not _KEY_NAME.fullmatch(name):
             raise SettingsError(
                 f"{variable} entry {position}: key name {name!r} must be 1-64 characters "
                 "of letters, digits, '_', '.', '-'")

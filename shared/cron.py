@@ -91,7 +91,7 @@ def _parse_field(field: _Field, text: str, expression: str) -> tuple[int, ...]:
 
     values: set[int] = set()
     for item in text.lower().split(","):
-        match = _ITEM.match(item)
+        match = _ITEM.fullmatch(item)
         if not match:
             raise fail(f"{item!r} is not *, n, a-b, */step, a-b/step or a/step"
                        " (L, W, # and ? are not supported)")

@@ -343,7 +343,7 @@ class EmbeddedPostgres:
         self.data_dir = _reachable_location(pathlib.Path(os.path.abspath(data_dir)))
         self.settings = {str(k): str(v) for k, v in (settings or {}).items()}
         for name in self.settings:
-            if not _SETTING_NAME.match(name):
+            if not _SETTING_NAME.fullmatch(name):
                 raise ValueError(f"invalid PostgreSQL setting name: {name!r}")
         self._lock_path = self.data_dir.parent / f"{self.data_dir.name}.lock"
         self._identity: _Identity | None = None

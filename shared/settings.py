@@ -135,7 +135,7 @@ class Settings:
             check_database_url("DATABASE_DIRECT_URL", direct)
         schema = env_str(env, "MS8_SCHEMA", "ms8jobs")
         assert schema is not None
-        if not SCHEMA_NAME.match(schema):
+        if not SCHEMA_NAME.fullmatch(schema):
             raise SettingsError(
                 f"MS8_SCHEMA must be lower-case letters, digits and underscores "
                 f"(at most 40, not starting with a digit), got {schema!r}"

@@ -30,7 +30,7 @@ class SqlError(Exception):
 
 
 def check_schema_name(schema: str) -> str:
-    if not SCHEMA_NAME.match(schema):
+    if not SCHEMA_NAME.fullmatch(schema):
         raise SqlError(
             f"schema name {schema!r} is not allowed: use lower-case letters, digits and "
             "underscores, starting with a letter or underscore, at most 40 characters"

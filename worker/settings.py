@@ -41,7 +41,7 @@ def parse_queues(name: str, raw: tuple[str, ...], default: int) -> Mapping[str, 
     for item in raw:
         queue, sep, count = item.partition("=")
         queue = queue.strip()
-        if not QUEUE_NAME.match(queue):
+        if not QUEUE_NAME.fullmatch(queue):
             raise SettingsError(
                 f"{name}: {queue!r} is not a queue name (1-63 characters of a-z, 0-9, "
                 "'_', '.', '-', starting with a letter or digit)")

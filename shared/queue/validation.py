@@ -31,7 +31,7 @@ MAX_ID = 2**63 - 1
 
 
 def queue_name(name: Any, field: str = "queue") -> str:
-    if not isinstance(name, str) or not QUEUE_NAME.match(name):
+    if not isinstance(name, str) or not QUEUE_NAME.fullmatch(name):
         raise InvalidInput(
             field,
             f"{name!r} is not a queue name: use 1-63 characters of a-z, 0-9, '_', '.', '-', "

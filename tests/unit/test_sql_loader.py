@@ -43,3 +43,8 @@ def test_all_project_queries_load_and_a_missing_name_fails_clearly() -> None:
     assert "/*" not in queries.send_job.replace("/**/", "")
     with pytest.raises(SqlError, match="no query named 'nope'"):
         queries["nope"]
+
+
+def test_a_schema_name_with_a_trailing_newline_is_refused() -> None:
+    with pytest.raises(SqlError):
+        check_schema_name("ms8jobs\n")

@@ -46,3 +46,9 @@ def test_job_spec_refuses_start_after_and_delay_together() -> None:
 
     with pytest.raises(InvalidInput, match="not both"):
         JobSpec.of("q", start_after=datetime.now(UTC), delay=5)
+
+
+@pytest.mark.parametrize("name", ["q\n", "q\nDROP", "ok\n"])
+def test_a_trailing_newline_does_not_sneak_past_the_pattern(name: str) -> None:
+    with pytest.raises(InvalidInput):
+        check.queue_name(name)
