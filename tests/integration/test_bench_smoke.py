@@ -63,6 +63,9 @@ async def test_tiny_run_measures_every_scenario(server_url: str, tmp_path: Path)
     idle = metrics.get("idle_statements") or metrics["idle_transactions"]
     assert ran <= set(idle["values"])
     assert metrics["drain_rss"]["values"]["ms8-jobs"] > 0
+    if importlib.util.find_spec("api.__main__"):
+        assert metrics["api_single"]["values"]["ms8-jobs"] > 0
+        assert metrics["api_many"]["values"]["ms8-jobs"] > 0
 
     # Every database the run created is gone.
     assert set(await _bench_databases(server_url)) <= before
