@@ -60,11 +60,12 @@ Other settings (environment only; durations in seconds):
   MS8_COMPLETE_BATCH (500)           results per flush at most
   MS8_WORKER_REGISTRY_SECONDS (60)   registry "last seen" refresh
   MS8_WORKER_FORGET_SECONDS (300)    maintenance forgets workers unseen this long
+                                     (checked every half of it)
   MS8_LEADER_WAIT_SECONDS (60)       bound on each wait for the maintenance lock
   MS8_RESCUE_SECONDS (stall)         how often stalled and overdue jobs are reclaimed
   MS8_TIMEOUT_GRACE_SECONDS (stall)  extra time before maintenance fails an overdue job
   MS8_PRUNE_SECONDS (300), MS8_PRUNE_CHUNK (1000)   history retention pruning
-  MS8_BATCH_CHECK_SECONDS (120)      re-check of unfinished batches
+  MS8_BATCH_CHECK_SECONDS (300)      re-check of unfinished batches
 Database and logging: DATABASE_URL, DATABASE_DIRECT_URL, MS8_SCHEMA, MS8_POOL_MAX,
 MS8_PGBOUNCER, MS8_AUTO_MIGRATE, MS8_LOG_LEVEL, MS8_LOG_FORMAT (see shared/settings.py).
 

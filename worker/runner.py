@@ -120,7 +120,7 @@ class Runner:
         self.maintenance = MaintenanceService([
             Rescuer(db, s.stall_seconds, s.timeout_grace_seconds, s.rescue_seconds),
             Pruner(db, s.prune_seconds, s.prune_chunk),
-            Reaper(db, s.forget_worker_seconds, s.registry_seconds * 2),
+            Reaper(db, s.forget_worker_seconds, s.forget_worker_seconds / 2),
             BatchFinisher(db, s.batch_check_seconds),
         ], self.metrics)
         self.leadership = None if not s.maintenance else Leadership(

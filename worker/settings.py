@@ -171,7 +171,7 @@ class WorkerSettings:
             prune_seconds=env_float(env, "MS8_PRUNE_SECONDS", 300.0, low=0.05, high=DAY),
             prune_chunk=env_int(env, "MS8_PRUNE_CHUNK", 1000, low=1, high=100_000),
             batch_check_seconds=env_float(
-                env, "MS8_BATCH_CHECK_SECONDS", 120.0, low=0.05, high=DAY),
+                env, "MS8_BATCH_CHECK_SECONDS", 300.0, low=0.05, high=DAY),
             metrics_port=port or None,
         )
 

@@ -8,13 +8,20 @@ nothing lost, nothing completed twice, one maintenance leader, fleet caps held.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from shared import queue
-from shared.db import Database, is_connection_error
+from shared.db import Database, is_connection_error, open_database
+from shared.embedded import EmbeddedPostgres
+from shared.migrate import migrate
 from shared.queue import JobSpec
+from tests.conftest import TEST_SERVER_SETTINGS, test_settings, with_database
 from tests.e2e.processes import Process, Processes
 from tests.support import wait_until
 
@@ -215,3 +222,53 @@ async def test_bad_settings_exit_with_status_2_naming_the_flag(processes: Proces
     assert await proc.wait_exit() == 2
     assert any("MS8_WORKER_QUEUES (--queues)" in line and "'lots'" in line
                for line in proc.lines), proc.tail()
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL cluster of this test's own, which it may restart and kill."""
+    base = Path(tempfile.mkdtemp(prefix="ms8-worker-outage-"))
+    base.chmod(0o711)  # as root the server runs as another user, who must traverse it
+    server = EmbeddedPostgres(base / "pg", settings=TEST_SERVER_SETTINGS)
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+async def test_a_postgres_restart_and_crash_mid_drain_lose_no_job(
+    own_cluster: EmbeddedPostgres, processes: Processes,
+) -> None:
+    url = with_database(await asyncio.to_thread(own_cluster.start), "postgres")
+    total = 3000
+    db = await open_database(test_settings(url), "test")
+    try:
+        conn = await db.connect_direct()
+        try:
+            await migrate(conn, db.queries)
+        finally:
+            await conn.close()
+        await queue.create_queue(db, "sleep", retry_delay_seconds=0.0)
+        worker = start_worker(processes, "survivor", "sleep=20", DATABASE_URL=url,
+                              MS8_STALL_SECONDS="10")
+        await worker.wait_for_log("worker started")
+        await queue.send_many(db, [JobSpec.of("sleep", {"seconds": 0.005})
+                                   for _ in range(total)])
+        await wait_until(lambda: _past_in(db, total // 3), timeout=60)
+        await asyncio.to_thread(own_cluster.restart)
+        await wait_until(lambda: _past_in(db, 2 * total // 3), timeout=60,
+                         message="draining again after the restart")
+        await asyncio.to_thread(own_cluster.kill)
+        await asyncio.to_thread(own_cluster.start)
+        await wait_until(lambda: _count_is(db, "sleep", "completed", total), timeout=90,
+                         message="every job completed after the crash")
+        assert worker.running and worker.saw("listening again; fetching to catch up")
+        assert await queue.count_jobs(db) == {"sleep": {"completed": total}}
+        assert await worker.stop() == 0
+    finally:
+        await db.close()
+
+
+async def _past_in(db: Database, n: int) -> bool:
+    return await count(db, "sleep", "completed") > n
