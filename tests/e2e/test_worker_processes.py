@@ -21,7 +21,7 @@ from shared.db import Database, is_connection_error, open_database
 from shared.embedded import EmbeddedPostgres
 from shared.migrate import migrate
 from shared.queue import JobSpec
-from tests.conftest import TEST_SERVER_SETTINGS, test_settings, with_database
+from tests import conftest as base
 from tests.e2e.processes import Process, Processes
 from tests.support import wait_until
 
@@ -229,7 +229,7 @@ def own_cluster() -> Iterator[EmbeddedPostgres]:
     """A PostgreSQL cluster of this test's own, which it may restart and kill."""
     base = Path(tempfile.mkdtemp(prefix="ms8-worker-outage-"))
     base.chmod(0o711)  # as root the server runs as another user, who must traverse it
-    server = EmbeddedPostgres(base / "pg", settings=TEST_SERVER_SETTINGS)
+    server = EmbeddedPostgres(base / "pg", settings=base.TEST_SERVER_SETTINGS)
     try:
         yield server
     finally:
@@ -240,9 +240,9 @@ def own_cluster() -> Iterator[EmbeddedPostgres]:
 async def test_a_postgres_restart_and_crash_mid_drain_lose_no_job(
     own_cluster: EmbeddedPostgres, processes: Processes,
 ) -> None:
-    url = with_database(await asyncio.to_thread(own_cluster.start), "postgres")
+    url = base.with_database(await asyncio.to_thread(own_cluster.start), "postgres")
     total = 3000
-    db = await open_database(test_settings(url), "test")
+    db = await open_database(base.test_settings(url), "test")
     try:
         conn = await db.connect_direct()
         try:
