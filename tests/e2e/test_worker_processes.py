@@ -227,14 +227,14 @@ async def test_bad_settings_exit_with_status_2_naming_the_flag(processes: Proces
 @pytest.fixture
 def own_cluster() -> Iterator[EmbeddedPostgres]:
     """A PostgreSQL cluster of this test's own, which it may restart and kill."""
-    base = Path(tempfile.mkdtemp(prefix="ms8-worker-outage-"))
-    base.chmod(0o711)  # as root the server runs as another user, who must traverse it
-    server = EmbeddedPostgres(base / "pg", settings=base.TEST_SERVER_SETTINGS)
+    parent = Path(tempfile.mkdtemp(prefix="ms8-worker-outage-"))
+    parent.chmod(0o711)  # as root the server runs as another user, who must traverse it
+    server = EmbeddedPostgres(parent / "pg", settings=base.TEST_SERVER_SETTINGS)
     try:
         yield server
     finally:
         server.stop()
-        shutil.rmtree(base, ignore_errors=True)
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 async def test_a_postgres_restart_and_crash_mid_drain_lose_no_job(
