@@ -100,11 +100,15 @@ def tail(path: Path, lines: int = 25) -> str:
         return "(no output)"
 
 
+# Loaded here, in the parent: between fork and exec the child only calls it.
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+
 def _die_with_parent() -> None:
     """In the child, before exec: SIGKILL me when the benchmark process dies, so that a
     killed run never leaves workers behind (Linux ``PR_SET_PDEATHSIG``)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def start(name: str, argv: Sequence[str], env: Mapping[str, str], log_dir: Path) -> Process:
@@ -115,7 +119,7 @@ def start(name: str, argv: Sequence[str], env: Mapping[str, str], log_dir: Path)
         popen = subprocess.Popen(
             list(argv), cwd=ROOT, env={**os.environ, **env}, stdin=subprocess.DEVNULL,
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+            preexec_fn=_die_with_parent if _LIBC is not None else None)
     return Process(name, popen, log_path)
 
 

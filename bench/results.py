@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -154,7 +153,10 @@ def _ratio(value: float | None) -> str:
 def _render(rows: list[list[str]]) -> str:
     """A Markdown table (readable as plain text too), numbers right-aligned."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    numeric: Callable[[int], bool] = lambda i: 0 < i < len(widths) - 2  # noqa: E731
+
+    def numeric(column: int) -> bool:  # every column but the label, target and "met"
+        return 0 < column < len(widths) - 2
+
     lines = []
     for n, row in enumerate(rows):
         cells = [c.rjust(w) if numeric(i) and n else c.ljust(w)
