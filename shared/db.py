@@ -12,11 +12,12 @@ that it works the same on any connection a caller hands it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import asyncpg
 
@@ -81,6 +82,19 @@ class Database:
 
     async def close(self) -> None:
         await self.pool.close()
+
+    @contextlib.asynccontextmanager
+    async def transaction(
+        self, conn: asyncpg.Connection | None = None,
+    ) -> AsyncIterator[asyncpg.Connection]:
+        """A connection inside a transaction: the caller's (a savepoint if it is already in
+        one), or one of the pool's."""
+        if conn is not None:
+            async with conn.transaction():
+                yield conn
+            return
+        async with self.pool.acquire() as own, own.transaction():
+            yield own
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

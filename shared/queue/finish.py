@@ -97,13 +97,7 @@ async def cancel(
 ) -> list[int]:
     """Cancel waiting or active jobs; returns the ids cancelled (finished ones are skipped).
     Workers running one of them hear of it on the cancel channel and stop its handler."""
-    ids = check.job_ids(job_ids)
-    if not ids:
-        return []
-    ex = conn or db.pool
-    rows = await ex.fetch(db.queries.cancel_jobs, ids)
-    await _finish_batches_of(db, ex, rows)
-    return [row["id"] for row in rows]
+    return await _end_jobs(db, db.queries.cancel_jobs, job_ids, conn)
 
 
 async def resume(
@@ -126,11 +120,18 @@ async def delete(
     db: Database, job_ids: Iterable[int], *, conn: asyncpg.Connection | None = None,
 ) -> list[int]:
     """Delete waiting and finished jobs; active ones must be cancelled first."""
+    return await _end_jobs(db, db.queries.delete_jobs, job_ids, conn)
+
+
+async def _end_jobs(
+    db: Database, query: str, job_ids: Iterable[int], conn: asyncpg.Connection | None,
+) -> list[int]:
+    """Run a statement that ends jobs by id, then finish the batches it may have emptied."""
     ids = check.job_ids(job_ids)
     if not ids:
         return []
     ex = conn or db.pool
-    rows = await ex.fetch(db.queries.delete_jobs, ids)
+    rows = await ex.fetch(query, ids)
     await _finish_batches_of(db, ex, rows)
     return [row["id"] for row in rows]
 

@@ -77,11 +77,8 @@ async def send(
     batch_id = check.optional(batch_id, lambda v: check.job_id(v, "batch_id"))
     if batch_id is None:
         return await _send_one(db, conn or db.pool, spec, None)
-    if conn is not None:
-        async with conn.transaction():
-            return await _send_into_batch(db, conn, spec, batch_id)
-    async with db.pool.acquire() as own, own.transaction():
-        return await _send_into_batch(db, own, spec, batch_id)
+    async with db.transaction(conn) as tx:
+        return await _send_into_batch(db, tx, spec, batch_id)
 
 
 async def _send_into_batch(
@@ -122,11 +119,8 @@ async def send_many(
     if not all(isinstance(job, JobSpec) for job in jobs):
         raise InvalidInput("jobs", "must be JobSpec values (build them with JobSpec.of)")
     batch_id = check.optional(batch_id, lambda v: check.job_id(v, "batch_id"))
-    if conn is not None:
-        async with conn.transaction():
-            return await _send_many(db, conn, jobs, batch_id)
-    async with db.pool.acquire() as own, own.transaction():
-        return await _send_many(db, own, jobs, batch_id)
+    async with db.transaction(conn) as tx:
+        return await _send_many(db, tx, jobs, batch_id)
 
 
 async def _send_many(
