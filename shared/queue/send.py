@@ -130,10 +130,13 @@ async def _send_many(
     row = await conn.fetchrow(
         db.queries.send_jobs,
         [j.queue for j in jobs], [j.data_json for j in jobs], [j.priority for j in jobs],
-        [j.start_after for j in jobs], [j.delay for j in jobs], [j.retry_limit for j in jobs],
-        [j.retry_delay for j in jobs], [j.retry_backoff for j in jobs],
-        [j.retry_delay_max for j in jobs], [j.run_timeout for j in jobs],
-        [j.singleton_key for j in jobs], batch_id,
+        _unless_all_none([j.start_after for j in jobs]), [j.delay for j in jobs],
+        _unless_all_none([j.retry_limit for j in jobs]),
+        _unless_all_none([j.retry_delay for j in jobs]),
+        _unless_all_none([j.retry_backoff for j in jobs]),
+        _unless_all_none([j.retry_delay_max for j in jobs]),
+        _unless_all_none([j.run_timeout for j in jobs]),
+        _unless_all_none([j.singleton_key for j in jobs]), batch_id,
     )
     results = [Sent(job_id, inserted) for job_id, inserted in zip(row["ids"], row["inserted"],
                                                                     strict=True)]
@@ -144,6 +147,12 @@ async def _send_many(
     if batch_id is not None and created:
         await _grow_batch(db, conn, batch_id, created)
     return results
+
+
+def _unless_all_none(values: list[Any]) -> list[Any] | None:
+    """An option array with no value set goes as NULL: ``unnest`` of several arrays pads
+    the missing one with NULLs, and the server is spared decoding one NULL per job."""
+    return None if all(value is None for value in values) else values
 
 
 async def _resolve_duplicates(
