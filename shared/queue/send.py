@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -21,6 +21,12 @@ from shared.queue.errors import InvalidInput, NotFound, QueueError
 from shared.queue.models import Sent
 
 Executor = asyncpg.Connection | asyncpg.Pool
+# From this many jobs without singleton keys, send_many inserts by COPY.
+COPY_MIN_JOBS = 500
+_COPY_COLUMNS = (
+    "id", "queue", "data", "priority", "start_after", "retry_limit", "retry_delay_seconds",
+    "retry_backoff", "retry_delay_max_seconds", "run_timeout_seconds", "batch_id",
+)
 _ATTEMPTS = 5
 
 
@@ -52,19 +58,21 @@ class JobSpec:
             raise InvalidInput("start_after", "give start_after or delay, not both")
         if retry_backoff is not None and not isinstance(retry_backoff, bool):
             raise InvalidInput("retry_backoff", f"must be true or false, got {retry_backoff!r}")
+        # Options left out are the common case of a fan-out of thousands: check only those
+        # given (a few microseconds per job add up to a tenth of a second per 30,000).
         return cls(
-            queue=check.queue_name(queue),
-            data_json=check.json_text({} if data is None else data),
-            priority=check.priority(priority),
-            start_after=check.optional(start_after, check.start_after),
-            delay=0.0 if delay is None else check.delay(delay),
-            retry_limit=check.optional(retry_limit, check.retry_limit),
-            retry_delay=check.optional(retry_delay, check.retry_delay),
-            retry_backoff=retry_backoff,
-            retry_delay_max=check.optional(
-                retry_delay_max, lambda v: check.retry_delay(v, "retry_delay_max")),
-            run_timeout=check.optional(run_timeout, check.run_timeout),
-            singleton_key=check.optional(singleton_key, check.singleton_key),
+            check.queue_name(queue),
+            check.json_text({} if data is None else data),
+            0 if type(priority) is int and priority == 0 else check.priority(priority),
+            None if start_after is None else check.start_after(start_after),
+            0.0 if delay is None else check.delay(delay),
+            None if retry_limit is None else check.retry_limit(retry_limit),
+            None if retry_delay is None else check.retry_delay(retry_delay),
+            retry_backoff,
+            None if retry_delay_max is None else check.retry_delay(
+                retry_delay_max, "retry_delay_max"),
+            None if run_timeout is None else check.run_timeout(run_timeout),
+            None if singleton_key is None else check.singleton_key(singleton_key),
         )
 
 
@@ -127,6 +135,11 @@ async def _send_many(
     db: Database, conn: asyncpg.Connection, jobs: Sequence[JobSpec], batch_id: int | None,
 ) -> list[Sent]:
     await conn.execute(db.queries.ensure_queues, list({job.queue for job in jobs}))
+    if len(jobs) >= COPY_MIN_JOBS and all(job.singleton_key is None for job in jobs):
+        results = await _copy_many(db, conn, jobs, batch_id)
+        if batch_id is not None:
+            await _grow_batch(db, conn, batch_id, len(results))
+        return results
     row = await conn.fetchrow(
         db.queries.send_jobs,
         [j.queue for j in jobs], [j.data_json for j in jobs], [j.priority for j in jobs],
@@ -147,6 +160,39 @@ async def _send_many(
     if batch_id is not None and created:
         await _grow_batch(db, conn, batch_id, created)
     return results
+
+
+async def _copy_many(
+    db: Database, conn: asyncpg.Connection, jobs: Sequence[JobSpec], batch_id: int | None,
+) -> list[Sent]:
+    """Insert by binary COPY: about twice as fast as the INSERT for thousands of jobs.
+
+    COPY cannot skip rows on a singleton conflict, so only jobs without a key come here;
+    the queue's defaults are filled in client-side from one read of the policies, and the
+    statement-level insert trigger still sends one wake-up per queue."""
+    policies = {
+        row["name"]: row
+        for row in await conn.fetch(db.queries.queue_policies, list({j.queue for j in jobs}))
+    }
+    reserved = await conn.fetchrow(db.queries.reserve_job_ids, len(jobs))
+    now = reserved["now"]
+    records = []
+    for job_id, job in zip(reserved["ids"], jobs, strict=True):
+        policy = policies[job.queue]
+        records.append((
+            job_id, job.queue, job.data_json, job.priority,
+            job.start_after or (now + timedelta(seconds=job.delay) if job.delay else now),
+            policy["retry_limit"] if job.retry_limit is None else job.retry_limit,
+            policy["retry_delay_seconds"] if job.retry_delay is None else job.retry_delay,
+            policy["retry_backoff"] if job.retry_backoff is None else job.retry_backoff,
+            policy["retry_delay_max_seconds"] if job.retry_delay_max is None
+            else job.retry_delay_max,
+            policy["run_timeout_seconds"] if job.run_timeout is None else job.run_timeout,
+            batch_id,
+        ))
+    await conn.copy_records_to_table(
+        "jobs", schema_name=db.schema, columns=_COPY_COLUMNS, records=records)
+    return [Sent(job_id, True) for job_id in reserved["ids"]]
 
 
 def _unless_all_none(values: list[Any]) -> list[Any] | None:

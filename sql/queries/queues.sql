@@ -64,3 +64,7 @@ SET queue = q.name, state = 'created', attempt = 0, start_after = now(),
 FROM picked, /*schema*/queues q
 WHERE j.id = picked.id AND q.name = j.origin_queue
 RETURNING j.id;
+
+-- name: queue_policies
+-- The policies of these queues (for jobs sent by COPY, which fills defaults client-side).
+SELECT * FROM /*schema*/queues WHERE name = ANY($1::text[]);

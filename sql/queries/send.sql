@@ -62,3 +62,9 @@ FROM input i LEFT JOIN inserted ins ON ins.id = i.id;
 SELECT j.queue, j.singleton_key, j.id
 FROM unnest($1::text[], $2::text[]) AS k(queue, singleton_key)
 JOIN /*schema*/jobs j ON j.queue = k.queue AND j.singleton_key = k.singleton_key;
+
+-- name: reserve_job_ids
+-- Draw $1 job ids in order, and the transaction's clock, for a COPY of many jobs.
+SELECT array(SELECT nextval('/*schema*/jobs_id_seq') FROM generate_series(1, $1::integer))
+           AS ids,
+       now() AS now;

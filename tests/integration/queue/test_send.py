@@ -163,3 +163,27 @@ async def test_sending_into_an_unknown_batch_is_refused_and_writes_nothing(db: D
     with pytest.raises(queue.NotFound):
         await queue.send(db, "child", batch_id=12345)
     assert await count_rows(db, "jobs") == 0
+
+
+async def test_large_sends_by_copy_apply_options_policies_and_batches(db: Database) -> None:
+    from shared.queue.send import COPY_MIN_JOBS
+
+    await queue.create_queue(db, "copied", retry_limit=7, run_timeout_seconds=40)
+    at = datetime.now(UTC) + timedelta(days=1)
+    specs = [
+        JobSpec.of("copied", {"i": i}, priority=i % 3, delay=30 if i % 2 else None,
+                   retry_limit=1 if i % 5 == 0 else None)
+        for i in range(COPY_MIN_JOBS)
+    ] + [JobSpec.of("copied", {"last": True}, start_after=at, run_timeout=5)]
+    batch_id = await queue.create_batch(db, "copy")
+    results = await queue.send_many(db, specs, batch_id=batch_id)
+    assert [r.id for r in results] == sorted(r.id for r in results)
+    now = await db.pool.fetchval("SELECT now()")
+    first, second = await queue.get_job(db, results[0].id), await queue.get_job(db, results[1].id)
+    assert (first.retry_limit, first.run_timeout_seconds, first.batch_id) == (1, 40, batch_id)
+    assert (second.retry_limit, second.priority) == (7, 1)
+    assert 25 <= (second.start_after - now).total_seconds() <= 31
+    last = await queue.get_job(db, results[-1].id)
+    assert (last.data, last.run_timeout_seconds) == ({"last": True}, 5)
+    assert abs((last.start_after - at).total_seconds()) < 0.001
+    assert (await queue.get_batch(db, batch_id)).total == COPY_MIN_JOBS + 1
