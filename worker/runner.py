@@ -60,7 +60,7 @@ from worker.executor import (
 from worker.handlers import Handler, HandlerError, select
 from worker.heartbeat import Heartbeat
 from worker.maintenance.batches import BatchFinisher
-from worker.maintenance.leader import Leadership
+from worker.maintenance.leader import Leadership, PassLeadership
 from worker.maintenance.pruner import Pruner
 from worker.maintenance.reaper import Reaper
 from worker.maintenance.rescuer import Rescuer
@@ -123,9 +123,14 @@ class Runner:
             Reaper(db, s.forget_worker_seconds, s.forget_worker_seconds / 2),
             BatchFinisher(db, s.batch_check_seconds),
         ], self.metrics)
-        self.leadership = None if not s.maintenance else Leadership(
-            db, self.worker_id, lead=self.maintenance.run, wait_seconds=s.leader_wait_seconds,
-            on_change=lambda leading: self.metrics.leader.set(1 if leading else 0))
+        self.leadership: Leadership | PassLeadership | None = None
+        if s.maintenance and s.poll_only:  # no session connection to hold a lock on
+            self.leadership = PassLeadership(
+                db, self.worker_id, service=self.maintenance, on_change=self._leading)
+        elif s.maintenance:
+            self.leadership = Leadership(
+                db, self.worker_id, lead=self.maintenance.run_on,
+                wait_seconds=s.leader_wait_seconds, on_change=self._leading)
 
     @staticmethod
     def check(settings: WorkerSettings, handlers: Mapping[str, Handler]) -> dict[str, Handler]:
@@ -380,6 +385,9 @@ class Runner:
         self.wakeup.connected()
         if self.started.is_set():
             log.info("listening again; fetching to catch up")
+
+    def _leading(self, leading: bool) -> None:
+        self.metrics.leader.set(1 if leading else 0)
 
     def _http(self) -> httpx.AsyncClient:
         if self._http_client is None:

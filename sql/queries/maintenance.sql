@@ -81,3 +81,9 @@ SET state = CASE WHEN attempt > 1 THEN 'retry' ELSE 'created' END::/*schema*/job
     start_after = now()
 WHERE state = 'active' AND worker_id = $1::text AND NOT (id = ANY($2::bigint[]))
 RETURNING id;
+
+-- name: leader_try_pass
+-- Pass mode (no session connection, e.g. behind PgBouncer in transaction mode): lead for
+-- the current transaction only, when no one else leads. Same key as leader_acquire, so a
+-- session leader and pass leaders exclude each other.
+SELECT pg_try_advisory_xact_lock(hashtextextended('ms8-jobs leader ' || $1::text, 0));

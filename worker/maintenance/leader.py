@@ -17,8 +17,11 @@ noticed) and takes over the moment the holder's session ends:
   check: a leader that cannot reach the database stops leading.
 
 The lock needs a real session, so it is taken on a direct connection, never through the
-pool (a pooler in transaction mode would hand the session to someone else). Correctness
-never rests on there being one leader: every maintenance statement is set-based.
+pool (a pooler in transaction mode would hand the session to someone else). Where there
+is no session connection at all (poll-only mode), ``PassLeadership`` leads one pass at a
+time instead: each task runs in a pooled transaction that first takes the same lock as
+a transaction lock, or skips its turn. Correctness never rests on there being one
+leader: every maintenance statement is set-based.
 """
 
 from __future__ import annotations
@@ -32,22 +35,17 @@ import asyncpg
 
 from shared.db import Database, is_connection_error
 from shared.logging import get_logger, mask_secrets
+from worker.maintenance.service import MaintenanceService, Task
 
 log = get_logger(__name__)
 
 
-class Leadership:
-    def __init__(
-        self, db: Database, worker_id: str, *,
-        lead: Callable[[asyncpg.Connection], Awaitable[None]], wait_seconds: float = 60.0,
-        on_change: Callable[[bool], None] | None = None,
-    ) -> None:
-        self._db = db
+class _Leader:
+    """What both kinds of leadership share: the state, its log lines, start and stop."""
+
+    def __init__(self, worker_id: str, on_change: Callable[[bool], None] | None) -> None:
         self._worker_id = worker_id
-        self._lead = lead
-        self._wait_ms = max(int(wait_seconds * 1000), 1)
         self._on_change = on_change
-        self._conn: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self.is_leader = False
         self.elected = asyncio.Event()
@@ -57,12 +55,45 @@ class Leadership:
         self._task = asyncio.create_task(self._campaign(), name="leadership")
 
     async def stop(self) -> None:
-        """Step down (unlocking first, so a waiting worker takes over at once) and close."""
+        """Step down (so that another worker takes over at once) and stop campaigning."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        self._set_leader(False)
+
+    async def _campaign(self) -> None:
+        raise NotImplementedError
+
+    def _set_leader(self, leading: bool) -> None:
+        if leading == self.is_leader:
+            return
+        self.is_leader = leading
+        if leading:
+            self.terms += 1
+            self.elected.set()
+            log.info("maintenance leadership acquired", worker_id=self._worker_id)
+        else:
+            self.elected.clear()
+            log.info("maintenance leadership released", worker_id=self._worker_id)
+        if self._on_change is not None:
+            self._on_change(leading)
+
+
+class Leadership(_Leader):
+    """The session lock, held on a direct connection while maintenance runs on it."""
+
+    def __init__(
+        self, db: Database, worker_id: str, *,
+        lead: Callable[[asyncpg.Connection], Awaitable[None]], wait_seconds: float = 60.0,
+        on_change: Callable[[bool], None] | None = None,
+    ) -> None:
+        super().__init__(worker_id, on_change)
+        self._db = db
+        self._lead = lead
+        self._wait_ms = max(int(wait_seconds * 1000), 1)
+        self._conn: asyncpg.Connection | None = None
 
     async def _campaign(self) -> None:
         delay = 0.2
@@ -117,20 +148,6 @@ class Leadership:
         if leading.done() and not leading.cancelled() and leading.exception() is not None:
             raise leading.exception()  # type: ignore[misc]
 
-    def _set_leader(self, leading: bool) -> None:
-        if leading == self.is_leader:
-            return
-        self.is_leader = leading
-        if leading:
-            self.terms += 1
-            self.elected.set()
-            log.info("maintenance leadership acquired", worker_id=self._worker_id)
-        else:
-            self.elected.clear()
-            log.info("maintenance leadership released", worker_id=self._worker_id)
-        if self._on_change is not None:
-            self._on_change(leading)
-
     async def _close(self, *, graceful: bool) -> None:
         conn, self._conn = self._conn, None
         was_leader = self.is_leader
@@ -144,3 +161,37 @@ class Leadership:
             await asyncio.wait_for(conn.close(), 2)
         except Exception:
             conn.terminate()
+
+
+class PassLeadership(_Leader):
+    """Lead one maintenance pass at a time, through the pool (no session needed)."""
+
+    def __init__(
+        self, db: Database, worker_id: str, *, service: MaintenanceService,
+        on_change: Callable[[bool], None] | None = None,
+    ) -> None:
+        super().__init__(worker_id, on_change)
+        self._db = db
+        self._service = service
+
+    async def _campaign(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await self._service.run(self._execute)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self._set_leader(False)
+                log.warning("maintenance pass failed", error=mask_secrets(str(error)),
+                            retry_in=round(delay, 2))
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 10.0)
+
+    async def _execute(self, task: Task) -> tuple[int, bool] | None:
+        async with self._db.pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval(self._db.queries.leader_try_pass, self._db.schema):
+                self._set_leader(False)
+                return None
+            self._set_leader(True)
+            return await task.run(conn)

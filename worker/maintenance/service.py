@@ -7,14 +7,18 @@
 A task returns how many rows it handled and whether work is left (a full chunk); work
 left brings it back after ``AGAIN_SOON`` instead of its interval, so a backlog is worked
 off in small statements that never hold locks for long. A task that fails on a bug is
-logged and retried at its next interval; losing the leader's connection ends the
-service (the leader campaigns again).
+logged and retried at its next interval; a connection error ends the service (the
+leader campaigns again).
+
+Where a task runs is the leadership's business (``Execute``): on the session leader's
+own connection, or, in pass mode, on a pooled connection inside a transaction that won
+the pass lock (``None`` when another worker holds it: try again next interval).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 import asyncpg
@@ -37,14 +41,17 @@ class Task(Protocol):
         ...
 
 
+Execute = Callable[[Task], Awaitable[tuple[int, bool] | None]]
+
+
 class MaintenanceService:
     def __init__(self, tasks: Sequence[Task], metrics: WorkerMetrics | None = None) -> None:
         self._tasks = list(tasks)
         self._metrics = metrics
         self.passes: dict[str, int] = {task.name: 0 for task in tasks}
 
-    async def run(self, conn: asyncpg.Connection) -> None:
-        """Run the tasks until cancelled or until ``conn`` is lost (raises then)."""
+    async def run(self, execute: Execute) -> None:
+        """Run the tasks through ``execute`` until cancelled or a connection error."""
         loop = asyncio.get_running_loop()
         due = {task.name: loop.time() for task in self._tasks}
         while True:
@@ -52,20 +59,27 @@ class MaintenanceService:
             delay = due[task.name] - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            due[task.name] = loop.time() + await self._run_task(task, conn)
+            due[task.name] = loop.time() + await self._run_task(task, execute)
 
-    async def _run_task(self, task: Task, conn: asyncpg.Connection) -> float:
+    async def run_on(self, conn: asyncpg.Connection) -> None:
+        """Run the tasks on one connection (the session leader's)."""
+        await self.run(lambda task: task.run(conn))
+
+    async def _run_task(self, task: Task, execute: Execute) -> float:
         """Run one task; returns the delay until it is due again."""
         try:
-            handled, more = await task.run(conn)
+            result = await execute(task)
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            if is_connection_error(error) or conn.is_closed():
+            if is_connection_error(error):
                 raise
             log.exception("maintenance task failed", task=task.name,
                           error=mask_secrets(str(error)))
             return task.interval
+        if result is None:  # not this worker's turn
+            return task.interval
+        handled, more = result
         self.passes[task.name] += 1
         if handled:
             log.info("maintenance", task=task.name, rows=handled)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from shared import queue
 from shared.db import Database, is_connection_error
 from tests.support import wait_until
+from worker.maintenance.leader import PassLeadership
 
 from .conftest import StartWorker
 
@@ -74,3 +75,26 @@ async def _all_completed(db: Database, ids: list[int]) -> bool:
         if is_connection_error(error):
             return False
         raise
+
+
+async def test_in_poll_only_mode_maintenance_leads_pass_by_pass_through_the_pool(
+    db: Database, start_worker: StartWorker,
+) -> None:
+    await queue.send_many(db, [queue.JobSpec.of("echo", retry_delay=0.0) for _ in range(3)])
+    claimed = await queue.fetch(db, {"echo": 3}, "dead-worker")
+    runner = await start_worker(MS8_WORKER_QUEUES="echo", MS8_POLL_ONLY="true",
+                                MS8_POLL_SECONDS="0.2", MS8_STALL_SECONDS="0.5",
+                                MS8_HEARTBEAT_SECONDS="0.1", MS8_RESCUE_SECONDS="0.1")
+    assert isinstance(runner.leadership, PassLeadership)
+    await wait_until(lambda: _all_completed(db, [j.id for j in claimed]), timeout=15)
+    assert runner.leadership.is_leader
+    # A session leader elsewhere (same lock) takes the passes away from it.
+    async with db.pool.acquire() as conn:
+        await conn.fetchval(
+            "SELECT pg_advisory_lock(hashtextextended('ms8-jobs leader ms8jobs', 0))")
+        try:
+            await wait_until(lambda: not runner.leadership.is_leader, timeout=10)
+        finally:
+            await conn.fetchval(
+                "SELECT pg_advisory_unlock(hashtextextended('ms8-jobs leader ms8jobs', 0))")
+    await wait_until(lambda: runner.leadership.is_leader, timeout=10)
