@@ -75,10 +75,10 @@ class Registration:
                     log.warning("registry not updated, database unreachable",
                                 error=mask_secrets(str(error)))
 
-    async def deregister(self) -> bool:
-        """Delete the row; False when the database could not be reached."""
+    async def deregister(self, timeout: float | None = None) -> bool:
+        """Delete the row; False when the database could not be reached in time."""
         try:
-            async with asyncio.timeout(self._db_timeout):
+            async with asyncio.timeout(self._db_timeout if timeout is None else timeout):
                 await self._db.pool.fetchval(self._db.queries.delete_worker, self._worker_id)
         except Exception as error:
             if not is_connection_error(error):

@@ -27,7 +27,8 @@ listener's reconnect makes every queue due, so missed notifications cost nothing
 
 Stopping (SIGTERM/SIGINT): stop fetching and step down as leader, let running jobs
 finish for the grace period (a second signal cuts it short), cancel the rest and hand
-them back without counting an attempt, report every result, deregister.
+them back without counting an attempt, report every result, deregister; all the
+database work after the grace period shares one budget (``MS8_WORKER_DB_TIMEOUT_SECONDS``).
 """
 
 from __future__ import annotations
@@ -175,14 +176,16 @@ class Runner:
         if self.leadership is not None:
             await self.leadership.stop()
         await self._drain_handlers(grace)
-        clean = await self._hand_over()
+        # From here on, the database gets one budget for everything that is left.
+        deadline = asyncio.get_running_loop().time() + self.settings.db_timeout_seconds
+        clean = await self._hand_over(deadline)
         for task in self._tasks.values():
             task.cancel()
         for task in self._tasks.values():
             await _finish(task)
         if self.listener is not None:
             await self.listener.stop()
-        deregistered = await self.registration.deregister()
+        deregistered = await self.registration.deregister(_left(deadline))
         if self._http_client is not None:
             await self._http_client.aclose()
         self.clean_stop = clean and deregistered
@@ -202,39 +205,34 @@ class Runner:
             self.executor.cancel(self.executor.running_ids, RELEASED)
             await self.executor.wait_idle(5.0)
 
-    async def _hand_over(self) -> bool:
+    async def _hand_over(self, deadline: float) -> bool:
         """Report every result, hand back every unfinished job; False if the database
-        could not be reached in time (maintenance will reclaim what is left)."""
-        budget = self.settings.db_timeout_seconds
+        could not be reached by ``deadline`` (maintenance will reclaim what is left)."""
         if "completer" in self._tasks:  # flush from here on, not from its loop
             task = self._tasks.pop("completer")
             task.cancel()
             await _finish(task)
-        reported = await self.completer.drain(budget)
-        # Handlers that ignored their cancellation still hold their job: hand it back too.
-        unfinished = sorted({job.id for job in self._released} | self.executor.running_ids)
-        released = not unfinished
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + budget
-        delay = 0.1
-        while unfinished:
-            try:
-                async with asyncio.timeout(self.settings.db_timeout_seconds):
-                    ids = await queue.release(self.db, unfinished, self.worker_id)
-                log.info("jobs handed back", count=len(ids))
-                released = True
-                break
-            except Exception as error:
-                if not is_connection_error(error) or loop.time() + delay > deadline:
-                    log.error("could not hand jobs back; maintenance will reclaim them",
-                              jobs=unfinished, error=mask_secrets(str(error)))
-                    break
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+        reported = await self.completer.drain(_left(deadline))
         if not reported:
             log.error("results not reported; maintenance will retry those jobs",
                       jobs=sorted(self.completer.pending_ids))
-        return reported and released
+        # Handlers that ignored their cancellation still hold their job: hand it back too.
+        unfinished = sorted({job.id for job in self._released} | self.executor.running_ids)
+        delay = 0.1
+        while unfinished:
+            try:
+                async with asyncio.timeout(_left(deadline)):
+                    ids = await queue.release(self.db, unfinished, self.worker_id)
+                log.info("jobs handed back", count=len(ids))
+                break
+            except Exception as error:
+                if not is_connection_error(error) or _left(deadline) < delay:
+                    log.error("could not hand jobs back; maintenance will reclaim them",
+                              jobs=unfinished, error=mask_secrets(str(error)))
+                    return False
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        return reported
 
     def _spawn(self, name: str, loop: Loop) -> asyncio.Task[None]:
         return asyncio.create_task(self._supervise(name, loop), name=f"worker-{name}")
@@ -393,6 +391,11 @@ class Runner:
         if self._http_client is None:
             self._http_client = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
         return self._http_client
+
+
+def _left(deadline: float) -> float:
+    """Seconds left until ``deadline`` (loop time), at least a little to try once more."""
+    return max(deadline - asyncio.get_running_loop().time(), 0.1)
 
 
 async def _finish(task: asyncio.Task[None]) -> None:

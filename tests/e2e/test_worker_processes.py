@@ -272,3 +272,43 @@ async def test_a_postgres_restart_and_crash_mid_drain_lose_no_job(
 
 async def _past_in(db: Database, n: int) -> bool:
     return await count(db, "sleep", "completed") > n
+
+
+async def test_sigterm_while_postgres_is_down_gives_up_within_its_budget(
+    own_cluster: EmbeddedPostgres, processes: Processes,
+) -> None:
+    url = base.with_database(await asyncio.to_thread(own_cluster.start), "postgres")
+    db = await open_database(base.test_settings(url), "test")
+    try:
+        conn = await db.connect_direct()
+        try:
+            await migrate(conn, db.queries)
+        finally:
+            await conn.close()
+        sent = await queue.send(db, "sleep", {"seconds": 3600}, retry_delay=0.0)
+        worker = start_worker(processes, "stranded", "sleep", DATABASE_URL=url,
+                              MS8_WORKER_GRACE_SECONDS="0.2",
+                              MS8_WORKER_DB_TIMEOUT_SECONDS="2")
+        await wait_until(lambda: _held(db, "stranded", 1), timeout=20)
+        await db.close()
+        await asyncio.to_thread(own_cluster.stop)
+
+        # It cannot hand the job back: it says so and exits 1 instead of hanging.
+        assert await worker.stop(signal.SIGTERM, timeout=20) == 1
+        assert worker.saw("could not hand jobs back; maintenance will reclaim them")
+
+        await asyncio.to_thread(own_cluster.start)
+        db = await open_database(base.test_settings(url), "test")
+        rescuer = start_worker(processes, "rescuer", "sleep", DATABASE_URL=url,
+                               MS8_WORKER_GRACE_SECONDS="0.2")
+        await wait_until(lambda: _is_state(db, sent.id, "active", "rescuer"), timeout=30,
+                         message="the stranded job reclaimed and running elsewhere")
+        assert (await queue.get_job(db, sent.id)).attempt == 2
+        assert await rescuer.stop() == 0
+    finally:
+        await db.close()
+
+
+async def _is_state(db: Database, job_id: int, state: str, worker_id: str) -> bool:
+    job = await queue.get_job(db, job_id)
+    return (job.state, job.worker_id) == (state, worker_id)
