@@ -11,6 +11,11 @@ Every run ends in exactly one ``Outcome``, handed to ``on_done``:
 
 A handler that swallows its cancellation and returns still ends with the reason it was
 cancelled for: once the job is not ours, its result must not be reported.
+
+A job can come back to the same worker while its previous attempt still runs here (the
+attempt was reclaimed during an outage before the heartbeat told us). Starting the new
+attempt cancels the old one as lost; runs are told apart by identity, never by job id
+alone, so the old run's end cannot disturb the new one.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ class Outcome:
     failure: Failure | None = None
 
 
-@dataclass
+@dataclass(eq=False)
 class _Run:
     job: Job
     task: asyncio.Task[None] | None = None
@@ -71,7 +76,8 @@ class Executor:
         self._handlers = handlers
         self._http = http
         self._on_done = on_done
-        self._runs: dict[int, _Run] = {}
+        self._runs: dict[int, _Run] = {}  # the current run of each job id
+        self._active: set[_Run] = set()  # every run not ended yet (old attempts included)
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -80,11 +86,13 @@ class Executor:
         return set(self._runs)
 
     def __len__(self) -> int:
-        return len(self._runs)
+        return len(self._active)
 
     def start(self, job: Job) -> None:
+        self.cancel([job.id], LOST)  # a previous attempt of it, still running here
         run = _Run(job)
         self._runs[job.id] = run
+        self._active.add(run)
         self._idle.clear()
         run.task = asyncio.create_task(self._run(run), name=f"job-{job.id}")
 
@@ -116,7 +124,7 @@ class Executor:
             outcome = await self._execute(run)
         except asyncio.CancelledError:
             if run.reason is None:  # not ours: let it through
-                self._forget(job.id)
+                self._forget(run)
                 raise
             current = asyncio.current_task()
             if current is not None:
@@ -124,15 +132,17 @@ class Executor:
             outcome = Outcome(run.reason, time.monotonic() - run.started)
         if run.reason is not None and outcome.kind not in CANCEL_REASONS:
             outcome = Outcome(run.reason, outcome.seconds)
-        self._forget(job.id)
+        self._forget(run)
         try:
             self._on_done(job, outcome)
         except Exception:
             log.exception("reporting an outcome failed", job_id=job.id, outcome=outcome.kind)
 
-    def _forget(self, job_id: int) -> None:
-        self._runs.pop(job_id, None)
-        if not self._runs:
+    def _forget(self, run: _Run) -> None:
+        if self._runs.get(run.job.id) is run:
+            del self._runs[run.job.id]
+        self._active.discard(run)
+        if not self._active:
             self._idle.set()
 
     async def _execute(self, run: _Run) -> Outcome:

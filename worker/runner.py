@@ -86,7 +86,7 @@ class Runner:
         self.handlers = self.check(settings, handlers)
         self.concurrency = settings.concurrency_of(handlers)
         self.metrics = metrics or WorkerMetrics()
-        self._held: dict[int, str] = {}  # job id → queue, from fetch until reported
+        self._held: dict[int, Job] = {}  # the attempt held, from fetch until reported
         self._running: Counter[str] = Counter()  # slots taken, by queue
         self._backlog_limit = 2 * settings.complete_batch
         self._released: list[Job] = []
@@ -110,7 +110,7 @@ class Runner:
             on_batch=self.metrics.completion_batch.observe)
         self.heartbeat = Heartbeat(
             db, self.worker_id, interval=s.heartbeat_seconds, db_timeout=s.db_timeout_seconds,
-            held=lambda: set(self._held), on_lost=self._on_lost)
+            held=self.heartbeat_ids, on_lost=self._on_lost)
         self.registration = Registration(
             db, self.worker_id, self.concurrency, interval=s.registry_seconds,
             db_timeout=s.db_timeout_seconds)
@@ -253,6 +253,10 @@ class Runner:
 
     # ------------------------------------------------------------------ fetching
 
+    def heartbeat_ids(self) -> set[int]:
+        """The jobs this worker holds: running, or finished and not reported yet."""
+        return set(self._held)
+
     def free(self, queue_name: str) -> int:
         return self.concurrency[queue_name] - self._running[queue_name]
 
@@ -324,13 +328,15 @@ class Runner:
 
     def _take(self, job: Job) -> None:
         self._running[job.queue] += 1
-        if job.id not in self._held:  # else: a stale result of it was pending (forgotten)
-            self._held[job.id] = job.queue
+        if job.id not in self._held:  # else: an earlier attempt of it was still ours
             self.metrics.active_jobs.labels(job.queue).inc()
+        self._held[job.id] = job
 
     def _let_go(self, job: Job) -> None:
-        """The job is no longer ours to heartbeat (reported, lost, cancelled, handed back)."""
-        if self._held.pop(job.id, None) is not None:
+        """This attempt is no longer ours to heartbeat (reported, lost, cancelled, handed
+        back); a newer attempt of the same job, fetched meanwhile, stays held."""
+        if self._held.get(job.id) is job:
+            del self._held[job.id]
             self.metrics.active_jobs.labels(job.queue).dec()
 
     def _on_done(self, job: Job, outcome: Outcome) -> None:

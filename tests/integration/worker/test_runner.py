@@ -338,3 +338,28 @@ async def test_retry_of_a_failed_job_is_started_on_time_by_the_worker_s_own_time
     assert job.started_at is not None
     assert job.started_at - job.created_at >= timedelta(seconds=0.4)
     assert datetime.now(UTC) - job.completed_at < timedelta(minutes=1)
+
+
+async def test_a_job_fetched_again_while_its_old_attempt_runs_here_replaces_it(
+    db: Database, start_worker: StartWorker,
+) -> None:
+    async def first_attempt_hangs(ctx: JobContext) -> int:
+        if ctx.attempt == 1:
+            await asyncio.sleep(3600)
+        return ctx.attempt
+
+    runner = await start_worker(
+        {"twice": first_attempt_hangs}, MS8_WORKER_QUEUES="twice", MS8_MAINTENANCE="false",
+        MS8_HEARTBEAT_SECONDS="30", MS8_STALL_SECONDS="60")
+    sent = await queue.send(db, "twice", retry_delay=0.0)
+    await wait_until(lambda: sent.id in runner.executor.running_ids)
+    # Reclaimed (as after an outage) and, being waiting again, fetched by the same worker
+    # before any heartbeat could tell it the first attempt was taken away.
+    await queue.reclaim_lost_jobs(db, stall_seconds=0.001)
+    await wait_until(lambda: finished(db, sent.id), timeout=10)
+    job = await queue.get_job(db, sent.id)
+    assert (job.state, job.attempt, job.output) == ("completed", 2, 2)
+    await wait_until(lambda: len(runner.executor) == 0)
+    assert outcomes(runner, "twice", "lost") == 1
+    assert outcomes(runner, "twice", "completed") == 1
+    assert runner.heartbeat_ids() == set() and runner.free("twice") == 10
