@@ -46,6 +46,7 @@ from shared import idempotency
 from shared.db import open_database, retry_connection
 from shared.logging import get_logger
 from shared.migrate import ensure_schema
+from shared.queue import SendCoalescer
 from shared.settings import Settings
 
 log = get_logger(__name__)
@@ -112,6 +113,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         hub = EventHub(db)
         await hub.start()
         ctx._db, ctx._hub = db, hub
+        ctx._sender = SendCoalescer(db)
         sweeper = asyncio.create_task(_sweep_idempotency_keys(ctx), name="idempotency sweep")
         log.info("api ready", schema=db.schema, schema_version=schema_version,
                  keys=[k.name for k in ctx.settings.keys])
@@ -121,9 +123,11 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+        if ctx._sender is not None:
+            await ctx._sender.close()
         if hub is not None:
             await hub.stop()
-        ctx._db = ctx._hub = None
+        ctx._db = ctx._hub = ctx._sender = None
         await db.close()
 
 

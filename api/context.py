@@ -14,6 +14,7 @@ from api.config import ApiSettings
 from api.session import Sessions
 from api.validator import Validator
 from shared.db import Database
+from shared.queue import SendCoalescer
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -31,12 +32,20 @@ class ApiContext:
     metrics: Metrics
     _db: Database | None = field(default=None, repr=False)
     _hub: EventHub | None = field(default=None, repr=False)
+    _sender: SendCoalescer | None = field(default=None, repr=False)
 
     @property
     def db(self) -> Database:
         if self._db is None:
             raise RuntimeError("the API's database is not open (is the lifespan running?)")
         return self._db
+
+    @property
+    def sender(self) -> SendCoalescer:
+        """Single sends outside an idempotency claim share commits through this."""
+        if self._sender is None:
+            raise RuntimeError("the API's sender is not started")
+        return self._sender
 
     @property
     def hub(self) -> EventHub:

@@ -46,11 +46,14 @@ def sent(result: core.Sent) -> dict[str, Any]:
 
 
 async def send_job(call: Call) -> Response:
-    body, options = call.body, send_options(call.body)
+    spec = job_spec(call.body)
 
     async def work(conn: asyncpg.Connection | None) -> tuple[int, Any]:
-        result = await core.send(call.ctx.db, body["queue"], body.get("data"), conn=conn,
-                                 **options)
+        # Outside an idempotency claim, concurrent sends share one commit (and NOTIFY).
+        if conn is None:
+            result = await call.ctx.sender.send(spec)
+        else:
+            result = await core.send_spec(call.ctx.db, spec, conn=conn)
         return (201 if result.created else 200), sent(result)
 
     return await idempotent.respond(call, work, lambda reply: f"/jobs/{reply['id']}")

@@ -13,6 +13,7 @@ from shared.queue.batches import (
     seal_batch,
     send_batch,
 )
+from shared.queue.coalesce import SendCoalescer
 from shared.queue.errors import InvalidInput, InvalidState, NotFound, QueueError, SingletonTaken
 from shared.queue.fetch import fetch, heartbeat, next_start_after, release, set_progress
 from shared.queue.finish import (
@@ -65,7 +66,7 @@ from shared.queue.schedules import (
     list_schedules,
     update_schedule,
 )
-from shared.queue.send import JobSpec, send, send_many
+from shared.queue.send import JobSpec, send, send_many, send_spec
 
 __all__ = [
     "ALL_STATES", "FINISHED_STATES", "WAITING_STATES", "Batch", "BatchTotals", "FailResult",
@@ -76,7 +77,7 @@ __all__ = [
     "heartbeat", "list_batches", "list_jobs", "list_queues", "next_start_after",
     "pause_queue", "prune_history", "reclaim_lost_jobs", "redrive", "release",
     "release_orphans", "resume", "resume_queue", "seal_batch", "send",
-    "send_batch", "send_many", "set_progress", "update_queue",
+    "SendCoalescer", "send_batch", "send_many", "send_spec", "set_progress", "update_queue",
     # schedules
     "Firing", "FiringOutcome", "Schedule", "create_schedule", "delete_schedule",
     "disable_schedule", "enable_schedule", "fire_due", "get_schedule", "list_firings",

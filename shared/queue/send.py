@@ -89,6 +89,13 @@ async def send(
         return await _send_into_batch(db, tx, spec, batch_id)
 
 
+async def send_spec(
+    db: Database, spec: JobSpec, *, conn: asyncpg.Connection | None = None,
+) -> Sent:
+    """Send one job already validated as a ``JobSpec``."""
+    return await _send_one(db, conn or db.pool, spec, None)
+
+
 async def _send_into_batch(
     db: Database, conn: asyncpg.Connection, spec: JobSpec, batch_id: int,
 ) -> Sent:

@@ -1,0 +1,67 @@
+"""Group commit of single sends: concurrent sends share statements, each gets its own job."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from shared import queue
+from shared.db import Database
+from shared.queue import JobSpec, SendCoalescer
+
+
+async def test_concurrent_sends_share_groups_and_each_gets_its_own_job(
+    db: Database, notifications,
+) -> None:
+    sender = SendCoalescer(db)
+    results = await asyncio.gather(*(
+        sender.send(JobSpec.of("grouped", {"i": i})) for i in range(200)))
+    await sender.close()
+    assert len({r.id for r in results}) == 200 and all(r.created for r in results)
+    assert sender.groups_sent < 200
+    for i in (0, 123, 199):
+        assert (await queue.get_job(db, results[i].id)).data == {"i": i}
+
+
+async def test_a_lone_send_goes_out_by_itself(db: Database) -> None:
+    sender = SendCoalescer(db)
+    sent = await sender.send(JobSpec.of("alone", priority=3))
+    assert sent.created and (await queue.get_job(db, sent.id)).priority == 3
+    assert sender.groups_sent == 1
+
+
+async def test_a_singleton_key_shared_within_a_group_makes_one_job(db: Database) -> None:
+    held = await queue.send(db, "keys", singleton_key="held")
+    sender = SendCoalescer(db)
+    results = await asyncio.gather(
+        sender.send(JobSpec.of("keys", singleton_key="k")),
+        sender.send(JobSpec.of("keys", singleton_key="k")),
+        sender.send(JobSpec.of("keys", singleton_key="held")),
+        sender.send(JobSpec.of("keys")),
+    )
+    assert results[0].created and results[1] == queue.Sent(results[0].id, False)
+    assert results[2] == queue.Sent(held.id, False)
+    assert results[3].created
+
+
+async def test_a_failed_group_fails_every_caller_and_sends_nothing(db: Database) -> None:
+    sender = SendCoalescer(db)
+    # The database going away mid-flight is what fails a group; a closed pool does that.
+    await db.pool.close()
+    results = await asyncio.gather(
+        *(sender.send(JobSpec.of("fails", {"i": i})) for i in range(5)),
+        return_exceptions=True)
+    assert all(isinstance(r, Exception) for r in results)
+
+
+async def test_a_cancelled_caller_does_not_disturb_the_others(db: Database) -> None:
+    sender = SendCoalescer(db, max_flushes=1)
+    first = asyncio.create_task(sender.send(JobSpec.of("c", {"n": 1})))
+    second = asyncio.create_task(sender.send(JobSpec.of("c", {"n": 2})))
+    await asyncio.sleep(0)
+    second.cancel()
+    assert (await first).created
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    await sender.close()
