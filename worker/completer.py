@@ -10,9 +10,10 @@ keeps its results and is retried with backoff until it goes through (each statem
 only touches jobs that are still active and held by this worker, so repeating one whose
 reply was lost is harmless). The jobs stay in the worker's heartbeat meanwhile.
 
-A result that the database refuses for another reason (a bug) is retried alone, so it
-cannot hold the others back; if it is refused again it is dropped and logged, and the
-job, no longer heartbeated, is reclaimed by maintenance.
+A result that the database refuses for another reason is retried alone, so it cannot
+hold the others back. A refused output (say, text with a NUL character, which jsonb
+cannot store) fails its job for good with the database's reason; a refused failure is
+dropped and logged, and the job, no longer heartbeated, is reclaimed by maintenance.
 
 A pending failure becomes stale when its job is fetched again (its attempt is over,
 whether our report committed before the reply was lost or the job was reclaimed);
@@ -181,9 +182,23 @@ class Completer:
             except Exception as error:
                 if is_connection_error(error):
                     return False
-                log.error("result dropped: the database refuses it", job_id=job.id,
-                          error=mask_secrets(str(error)))
+                if is_failure or not await self._fail_refused(job, error):
+                    log.error("result dropped: the database refuses it", job_id=job.id,
+                              error=mask_secrets(str(error)))
             self._done([item])
+        return True
+
+    async def _fail_refused(self, job: Job, error: Exception) -> bool:
+        """A completion the database refuses (an output it cannot store) fails the job
+        for good, with the reason, rather than leaving it to stall."""
+        failure = Failure(job.id, f"the database refused the job's output: {error}",
+                          retry=False)
+        try:
+            await self._send([], [(job, failure)])
+        except Exception as again:
+            if is_connection_error(again):
+                raise
+            return False
         return True
 
     def _done(self, items: list[_Item]) -> None:

@@ -363,3 +363,21 @@ async def test_a_job_fetched_again_while_its_old_attempt_runs_here_replaces_it(
     assert outcomes(runner, "twice", "lost") == 1
     assert outcomes(runner, "twice", "completed") == 1
     assert runner.heartbeat_ids() == set() and runner.free("twice") == 10
+
+
+async def test_an_output_the_database_refuses_fails_the_job_not_the_batch(
+    db: Database, start_worker: StartWorker,
+) -> None:
+    async def nul_output(ctx: JobContext) -> Any:
+        return "a\x00b" if ctx.data.get("bad") else "fine"
+
+    await start_worker({"nul": nul_output}, MS8_WORKER_QUEUES="nul",
+                       MS8_COMPLETE_WINDOW_MS="200")
+    sent = await queue.send_many(db, [JobSpec.of("nul", {"bad": i == 3}, retry_limit=2)
+                                      for i in range(6)])
+    for s in sent:
+        await wait_until(lambda s=s: finished(db, s.id), timeout=10)
+    jobs = [await queue.get_job(db, s.id) for s in sent]
+    assert [j.state for j in jobs] == ["completed"] * 3 + ["failed"] + ["completed"] * 2
+    assert jobs[3].attempt == 1
+    assert jobs[3].error_message.startswith("the database refused the job's output")
