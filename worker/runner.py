@@ -1,10 +1,9 @@
 """The worker: slots per queue, the fetch loop, and the graceful stop.
 
-A *slot* of a queue is taken while a handler of it runs; a job stays *held* (in the
-heartbeat) from its fetch until its result is reported, its handback, or its loss. So
-fetching overlaps with reporting (throughput), while the database, which counts held
-jobs as active, keeps fleet-wide caps exact. Reported results make their queue due
-again, since room may have opened under a cap that a fetch ran into meanwhile.
+A slot is free again when its handler ends, while the job stays held until its result
+is reported (see ``slots``): fetching overlaps with reporting, and the database, which
+counts held jobs as active, keeps fleet-wide caps exact. Reported results make their
+queue due again, since room may have opened under a cap that a fetch ran into.
 
     wakeup.wait() ──due queues──► fetch(free slots of each, one statement) ──► executor
         ▲                                                                         │
@@ -28,7 +27,8 @@ listener's reconnect makes every queue due, so missed notifications cost nothing
 Stopping (SIGTERM/SIGINT): stop fetching and step down as leader, let running jobs
 finish for the grace period (a second signal cuts it short), cancel the rest and hand
 them back without counting an attempt, report every result, deregister; all the
-database work after the grace period shares one budget (``MS8_WORKER_DB_TIMEOUT_SECONDS``).
+database work after the grace period shares one budget, ``MS8_WORKER_DB_TIMEOUT_SECONDS``
+(see ``shutdown``).
 """
 
 from __future__ import annotations
@@ -69,6 +69,8 @@ from worker.maintenance.service import MaintenanceService
 from worker.metrics import WorkerMetrics
 from worker.registry import Registration
 from worker.settings import WorkerSettings
+from worker.shutdown import drain_handlers, hand_over, left
+from worker.slots import Slots
 from worker.wakeup import Wakeup
 
 log = get_logger(__name__)
@@ -86,8 +88,7 @@ class Runner:
         self.handlers = self.check(settings, handlers)
         self.concurrency = settings.concurrency_of(handlers)
         self.metrics = metrics or WorkerMetrics()
-        self._held: dict[int, Job] = {}  # the attempt held, from fetch until reported
-        self._running: Counter[str] = Counter()  # slots taken, by queue
+        self.slots = Slots(self.concurrency, self.metrics)
         self._backlog_limit = 2 * settings.complete_batch
         self._released: list[Job] = []
         self._orphans_possible = False
@@ -110,7 +111,7 @@ class Runner:
             on_batch=self.metrics.completion_batch.observe)
         self.heartbeat = Heartbeat(
             db, self.worker_id, interval=s.heartbeat_seconds, db_timeout=s.db_timeout_seconds,
-            held=self.heartbeat_ids, on_lost=self._on_lost)
+            held=self.slots.held_ids, on_lost=self._on_lost)
         self.registration = Registration(
             db, self.worker_id, self.concurrency, interval=s.registry_seconds,
             db_timeout=s.db_timeout_seconds)
@@ -175,64 +176,29 @@ class Runner:
             await _finish(self._tasks.pop("fetch"))
         if self.leadership is not None:
             await self.leadership.stop()
-        await self._drain_handlers(grace)
+        await drain_handlers(self.executor, grace, self._hurry)
         # From here on, the database gets one budget for everything that is left.
         deadline = asyncio.get_running_loop().time() + self.settings.db_timeout_seconds
-        clean = await self._hand_over(deadline)
+        if "completer" in self._tasks:  # flush from here on, not from its loop
+            task = self._tasks.pop("completer")
+            task.cancel()
+            await _finish(task)
+        # Handlers that ignored their cancellation still hold their job: hand it back too.
+        unfinished = {job.id for job in self._released} | self.executor.running_ids
+        clean = await hand_over(self.db, self.worker_id, self.completer, unfinished, deadline)
         for task in self._tasks.values():
             task.cancel()
         for task in self._tasks.values():
             await _finish(task)
         if self.listener is not None:
             await self.listener.stop()
-        deregistered = await self.registration.deregister(_left(deadline))
+        deregistered = await self.registration.deregister(left(deadline))
         if self._http_client is not None:
             await self._http_client.aclose()
         self.clean_stop = clean and deregistered
         log.info("worker stopped", clean=self.clean_stop)
         self.stopped.set()
         return self.clean_stop
-
-    async def _drain_handlers(self, grace: float) -> None:
-        if len(self.executor):
-            waiting = asyncio.create_task(self.executor.wait_idle(grace))
-            hurry = asyncio.create_task(self._hurry.wait())
-            await asyncio.wait({waiting, hurry}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (waiting, hurry):
-                task.cancel()
-        if len(self.executor):
-            log.info("grace period over, handing jobs back", jobs=len(self.executor))
-            self.executor.cancel(self.executor.running_ids, RELEASED)
-            await self.executor.wait_idle(5.0)
-
-    async def _hand_over(self, deadline: float) -> bool:
-        """Report every result, hand back every unfinished job; False if the database
-        could not be reached by ``deadline`` (maintenance will reclaim what is left)."""
-        if "completer" in self._tasks:  # flush from here on, not from its loop
-            task = self._tasks.pop("completer")
-            task.cancel()
-            await _finish(task)
-        reported = await self.completer.drain(_left(deadline))
-        if not reported:
-            log.error("results not reported; maintenance will retry those jobs",
-                      jobs=sorted(self.completer.pending_ids))
-        # Handlers that ignored their cancellation still hold their job: hand it back too.
-        unfinished = sorted({job.id for job in self._released} | self.executor.running_ids)
-        delay = 0.1
-        while unfinished:
-            try:
-                async with asyncio.timeout(_left(deadline)):
-                    ids = await queue.release(self.db, unfinished, self.worker_id)
-                log.info("jobs handed back", count=len(ids))
-                break
-            except Exception as error:
-                if not is_connection_error(error) or _left(deadline) < delay:
-                    log.error("could not hand jobs back; maintenance will reclaim them",
-                              jobs=unfinished, error=mask_secrets(str(error)))
-                    return False
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-        return reported
 
     def _spawn(self, name: str, loop: Loop) -> asyncio.Task[None]:
         return asyncio.create_task(self._supervise(name, loop), name=f"worker-{name}")
@@ -253,12 +219,8 @@ class Runner:
 
     # ------------------------------------------------------------------ fetching
 
-    def heartbeat_ids(self) -> set[int]:
-        """The jobs this worker holds: running, or finished and not reported yet."""
-        return set(self._held)
-
     def free(self, queue_name: str) -> int:
-        return self.concurrency[queue_name] - self._running[queue_name]
+        return self.slots.free(queue_name)
 
     async def _fetch_loop(self) -> None:
         delay = 0.1
@@ -293,7 +255,8 @@ class Runner:
         timeout = self.settings.db_timeout_seconds
         if self._orphans_possible:
             async with asyncio.timeout(timeout):
-                orphans = await queue.release_orphans(self.db, self.worker_id, set(self._held))
+                orphans = await queue.release_orphans(
+                    self.db, self.worker_id, self.slots.held_ids())
             self._orphans_possible = False
             if orphans:
                 log.info("handed back jobs claimed by a fetch whose reply was lost",
@@ -308,7 +271,7 @@ class Runner:
             # Results still pending for these ids belong to attempts that are over.
             self.completer.forget(job.id for job in jobs)
             for job in jobs:
-                self._take(job)
+                self.slots.take(job)
                 self.executor.start(job)
         short = [name for name in wanted if got[name] < wanted[name]]
         ask = self.wakeup.unknown_next_start(short)
@@ -324,23 +287,10 @@ class Runner:
                 return
             self.wakeup.arm(ask, start_after)
 
-    # ------------------------------------------------------------------ slots and outcomes
-
-    def _take(self, job: Job) -> None:
-        self._running[job.queue] += 1
-        if job.id not in self._held:  # else: an earlier attempt of it was still ours
-            self.metrics.active_jobs.labels(job.queue).inc()
-        self._held[job.id] = job
-
-    def _let_go(self, job: Job) -> None:
-        """This attempt is no longer ours to heartbeat (reported, lost, cancelled, handed
-        back); a newer attempt of the same job, fetched meanwhile, stays held."""
-        if self._held.get(job.id) is job:
-            del self._held[job.id]
-            self.metrics.active_jobs.labels(job.queue).dec()
+    # ------------------------------------------------------------------ outcomes
 
     def _on_done(self, job: Job, outcome: Outcome) -> None:
-        self._running[job.queue] -= 1
+        self.slots.ended(job)
         self.wakeup.slot_freed(job.queue)
         self.metrics.jobs_finished.labels(job.queue, outcome.kind).inc()
         self.metrics.run_seconds.labels(job.queue).observe(outcome.seconds)
@@ -352,7 +302,7 @@ class Runner:
                      outcome=outcome.kind, error=outcome.failure.message[:500])
             self.completer.fail(job, outcome.failure)
         elif outcome.kind in (CANCELLED, LOST):
-            self._let_go(job)
+            self.slots.let_go(job)
         elif outcome.kind == RELEASED:
             self._released.append(job)
         if not len(self.executor):
@@ -360,7 +310,7 @@ class Runner:
 
     def _on_flushed(self, jobs: list[Job]) -> None:
         for job in jobs:
-            self._let_go(job)
+            self.slots.let_go(job)
         for queue_name in {job.queue for job in jobs}:
             self.wakeup.reported(queue_name)
 
@@ -397,11 +347,6 @@ class Runner:
         if self._http_client is None:
             self._http_client = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
         return self._http_client
-
-
-def _left(deadline: float) -> float:
-    """Seconds left until ``deadline`` (loop time), at least a little to try once more."""
-    return max(deadline - asyncio.get_running_loop().time(), 0.1)
 
 
 async def _finish(task: asyncio.Task[None]) -> None:

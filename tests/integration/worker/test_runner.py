@@ -362,7 +362,7 @@ async def test_a_job_fetched_again_while_its_old_attempt_runs_here_replaces_it(
     await wait_until(lambda: len(runner.executor) == 0)
     assert outcomes(runner, "twice", "lost") == 1
     assert outcomes(runner, "twice", "completed") == 1
-    assert runner.heartbeat_ids() == set() and runner.free("twice") == 10
+    assert runner.slots.held_ids() == set() and runner.free("twice") == 10
 
 
 async def test_an_output_the_database_refuses_fails_the_job_not_the_batch(
