@@ -197,10 +197,10 @@ async def test_a_job_taken_away_is_noticed_by_the_heartbeat(
 async def test_heartbeats_keep_a_job_longer_than_the_stall_timeout_alive(
     db: Database, start_worker: StartWorker,
 ) -> None:
-    runner = await start_worker(MS8_WORKER_QUEUES="sleep", MS8_STALL_SECONDS="0.6",
+    runner = await start_worker(MS8_WORKER_QUEUES="sleep", MS8_STALL_SECONDS="1",
                                 MS8_HEARTBEAT_SECONDS="0.1", MS8_RESCUE_SECONDS="0.1")
     await wait_until(lambda: runner.leadership and runner.leadership.is_leader)
-    sent = await queue.send(db, "sleep", {"seconds": 2})
+    sent = await queue.send(db, "sleep", {"seconds": 2.5})
     await wait_until(lambda: finished(db, sent.id), timeout=10)
     job = await queue.get_job(db, sent.id)
     assert (job.state, job.attempt) == ("completed", 1)
