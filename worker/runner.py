@@ -192,10 +192,10 @@ class Runner:
             await _finish(task)
         if self.listener is not None:
             await self.listener.stop()
-        deregistered = await self.registration.deregister(left(deadline))
+        await self.registration.deregister(left(deadline))  # else maintenance forgets it
         if self._http_client is not None:
             await self._http_client.aclose()
-        self.clean_stop = clean and deregistered
+        self.clean_stop = clean
         log.info("worker stopped", clean=self.clean_stop)
         self.stopped.set()
         return self.clean_stop
