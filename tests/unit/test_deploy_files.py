@@ -1,0 +1,61 @@
+"""The Procfile and docker-compose.yml start processes that exist, the same ones."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def procfile() -> dict[str, str]:
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines if line.strip())
+
+
+def module_of(command: list[str] | str) -> str:
+    words = command.split() if isinstance(command, str) else command
+    assert words[:2] == ["python", "-m"], words
+    return words[2]
+
+
+def test_procfile_runs_each_process_and_migrates_on_release() -> None:
+    entries = procfile()
+    assert set(entries) == {"release", "web", "worker", "scheduler"}
+    assert module_of(entries["release"]) == "shared.migrate"
+    for command in entries.values():
+        assert importlib.util.find_spec(module_of(command)) is not None, command
+
+
+def test_compose_runs_the_procfile_processes_against_its_postgres() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"postgres", "migrate", "api", "worker", "scheduler"} <= set(services)
+    entries = procfile()
+    assert module_of(services["api"]["command"]) == module_of(entries["web"])
+    assert module_of(services["worker"]["command"]) == module_of(entries["worker"])
+    assert module_of(services["scheduler"]["command"]) == module_of(entries["scheduler"])
+    assert module_of(services["migrate"]["command"]) == module_of(entries["release"])
+    assert services["worker"]["deploy"]["replicas"] == 2
+    for name in ("migrate", "api", "worker", "scheduler"):
+        assert "@postgres:5432/" in services[name]["environment"]["DATABASE_URL"]
+    for name in ("api", "worker", "scheduler"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == (
+            "service_completed_successfully")
+
+
+def test_compose_file_is_valid_for_the_compose_client() -> None:
+    if shutil.which("docker-compose") is None:
+        if os.environ.get("MS8_REQUIRE_BROWSER") == "1":  # the full (CI) run
+            pytest.fail("docker-compose is not installed (scripts/setup --with-system-tools)")
+        pytest.skip("no docker-compose client")
+    result = subprocess.run(
+        ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        capture_output=True, text=True, check=False, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
