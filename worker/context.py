@@ -33,11 +33,15 @@ class JobContext:
     worker_id: str
     db: Database
     _http: Callable[[], httpx.AsyncClient] = field(repr=False)
-    log: Any = field(init=False, repr=False)
+    _log: Any = field(default=None, init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self.log = get_logger("worker.job").bind(
-            job_id=self.job.id, queue=self.job.queue, attempt=self.job.attempt)
+    @property
+    def log(self) -> Any:
+        """A logger bound to the job (built on first use: most handlers never log)."""
+        if self._log is None:
+            self._log = get_logger("worker.job").bind(
+                job_id=self.job.id, queue=self.job.queue, attempt=self.job.attempt)
+        return self._log
 
     @property
     def data(self) -> Any:

@@ -1,5 +1,10 @@
 """Running handlers: one asyncio task per job, under the job's run timeout, cancellable.
 
+The run timeout is one ``loop.call_later`` handle per run that cancels the task (about a
+third of what an ``asyncio.timeout`` scope costs per job, which reschedules and checks
+its own state on enter and exit); it behaves as the scope did: a handler that lets the
+cancellation through, or turns it into a ``TimeoutError``, ends as ``timeout``.
+
 Every run ends in exactly one ``Outcome``, handed to ``on_done``:
 
     completed   the handler returned a JSON-able value     → completer completes the job
@@ -56,12 +61,13 @@ class Outcome:
     failure: Failure | None = None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Run:
     job: Job
     task: asyncio.Task[None] | None = None
     reason: str | None = None
     started: float = field(default_factory=time.monotonic)
+    expired: bool = False  # the run timeout cancelled the task
 
 
 class Executor:
@@ -152,19 +158,25 @@ class Executor:
             return self._failed(run, Failure(job.id, f"no handler for queue {job.queue!r}"))
         ctx = JobContext(job, self._worker_id, self._db, self._http)
         timeout = job.run_timeout_seconds
+        timer = None if timeout is None else asyncio.get_running_loop().call_later(
+            timeout, self._expire, run)
         try:
-            async with asyncio.timeout(timeout) as scope:
-                output = await handler(ctx)
-        except TimeoutError as error:
-            if scope.expired():
-                return Outcome(TIMEOUT, self._elapsed(run), failure=Failure(
-                    job.id, TIMEOUT_MESSAGE,
-                    f"the handler was cancelled after the run timeout of {timeout:g} s"))
-            return self._failed(run, _failure_of(job, error, retry=True))
+            output = await handler(ctx)
+        except asyncio.CancelledError:
+            if self._took_back_expiry(run):
+                return self._timed_out(run, timeout)
+            raise
         except PermanentError as error:
+            self._took_back_expiry(run)
             return self._failed(run, _failure_of(job, error, retry=False))
         except Exception as error:
+            if self._took_back_expiry(run) and isinstance(error, TimeoutError):
+                return self._timed_out(run, timeout)
             return self._failed(run, _failure_of(job, error, retry=True))
+        finally:
+            if timer is not None:
+                timer.cancel()
+        self._took_back_expiry(run)  # the handler swallowed the timeout's cancellation
         try:
             json_text(output, "output")
         except InvalidInput as error:
@@ -172,6 +184,30 @@ class Executor:
                 job.id, f"the handler returned a value that cannot be stored: {error}",
                 retry=False))
         return Outcome(COMPLETED, self._elapsed(run), output=output)
+
+    def _expire(self, run: _Run) -> None:
+        """The run timeout elapsed: cancel the handler, unless it is ending anyway."""
+        task = run.task
+        if run.reason is None and task is not None and not task.done():
+            run.expired = True
+            task.cancel()
+
+    @staticmethod
+    def _took_back_expiry(run: _Run) -> bool:
+        """Undo the timeout's cancellation request once the handler has ended otherwise
+        (as ``asyncio.timeout`` does); True when the run timeout had elapsed."""
+        if not run.expired or run.reason is not None:
+            return False
+        run.expired = False
+        current = asyncio.current_task()
+        if current is not None:
+            current.uncancel()
+        return True
+
+    def _timed_out(self, run: _Run, timeout: float | None) -> Outcome:
+        return Outcome(TIMEOUT, self._elapsed(run), failure=Failure(
+            run.job.id, TIMEOUT_MESSAGE,
+            f"the handler was cancelled after the run timeout of {timeout:g} s"))
 
     def _failed(self, run: _Run, failure: Failure) -> Outcome:
         return Outcome(FAILED, self._elapsed(run), failure=failure)

@@ -7,6 +7,7 @@ scraping never touches the event loop nor the database.
 
 from __future__ import annotations
 
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -47,6 +48,30 @@ class WorkerMetrics:
             "ms8_worker_maintenance_rows", "Rows handled by maintenance tasks, by task",
             ["task"], registry=r)
         self._server: WSGIServer | None = None
+        # Labelled children, looked up once: ``labels(...)`` costs a lock and a dict
+        # lookup of the label tuple, per job and metric, on the hot path.
+        self._finished: dict[tuple[str, str], Any] = {}
+        self._run_seconds: dict[str, Any] = {}
+        self._active: dict[str, Any] = {}
+
+    def job_finished(self, queue: str, outcome: str, seconds: float) -> None:
+        """One run ended: count its outcome and observe its run time."""
+        key = (queue, outcome)
+        counter = self._finished.get(key)
+        if counter is None:
+            counter = self._finished[key] = self.jobs_finished.labels(queue, outcome)
+        counter.inc()
+        histogram = self._run_seconds.get(queue)
+        if histogram is None:
+            histogram = self._run_seconds[queue] = self.run_seconds.labels(queue)
+        histogram.observe(seconds)
+
+    def active(self, queue: str) -> Any:
+        """The active-jobs gauge of one queue."""
+        gauge = self._active.get(queue)
+        if gauge is None:
+            gauge = self._active[queue] = self.active_jobs.labels(queue)
+        return gauge
 
     def serve(self, port: int, addr: str = "0.0.0.0") -> int:
         """Start the HTTP endpoint; returns the port (useful when ``port`` is 0)."""

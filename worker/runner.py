@@ -292,8 +292,7 @@ class Runner:
     def _on_done(self, job: Job, outcome: Outcome) -> None:
         self.slots.ended(job)
         self.wakeup.slot_freed(job.queue)
-        self.metrics.jobs_finished.labels(job.queue, outcome.kind).inc()
-        self.metrics.run_seconds.labels(job.queue).observe(outcome.seconds)
+        self.metrics.job_finished(job.queue, outcome.kind, outcome.seconds)
         if outcome.kind == COMPLETED:
             self.completer.complete(job, outcome.output)
         elif outcome.kind in (FAILED, TIMEOUT):

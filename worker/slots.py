@@ -39,7 +39,7 @@ class Slots:
         """A fetched attempt: it takes a slot and is held."""
         self._running[job.queue] += 1
         if job.id not in self._held:  # else: an earlier attempt of it was still held
-            self._metrics.active_jobs.labels(job.queue).inc()
+            self._metrics.active(job.queue).inc()
         self._held[job.id] = job
 
     def ended(self, job: Job) -> None:
@@ -51,4 +51,4 @@ class Slots:
         back); a newer attempt of the same job, fetched meanwhile, stays held."""
         if self._held.get(job.id) is job:
             del self._held[job.id]
-            self._metrics.active_jobs.labels(job.queue).dec()
+            self._metrics.active(job.queue).dec()
