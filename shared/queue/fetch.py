@@ -29,7 +29,7 @@ async def fetch(
     if not isinstance(worker_id, str) or not worker_id:
         raise InvalidInput("worker_id", "must be a non-empty string")
     rows = await (conn or db.pool).fetch(db.queries.fetch_jobs, names, counts, worker_id)
-    return [Job.from_record(row) for row in rows]
+    return Job.from_records(rows)
 
 
 async def next_start_after(

@@ -49,17 +49,30 @@ class Job:
 
     @classmethod
     def from_record(cls, row: Any) -> Job:
-        # On the hot path (a worker builds one per job fetched): rows of jobs or history
-        # selected whole come in column order, which is the order of the fields, so they
-        # are passed by position; any other row is read by name.
-        if tuple(row.keys()) == _JOB_FIELDS:
-            values = list(row)
-        else:
-            values = [row[name] for name in _JOB_FIELDS]
-        values[_STATE] = str(values[_STATE])
-        values[_DATA] = _json(values[_DATA])
-        values[_OUTPUT] = _json(values[_OUTPUT])
-        return cls(*values)
+        return cls.from_records([row])[0]
+
+    @classmethod
+    def from_records(cls, rows: list[Any]) -> list[Job]:
+        """Jobs of rows of one statement. On the hot path (a worker builds one per job
+        fetched): rows of jobs or history selected whole come in column order, which is
+        the order of the fields, so they are read by position (the columns are checked
+        once per statement); any other row is read by name. The slots are filled
+        directly, as the frozen dataclass's ``__init__`` would (it costs 26 calls of
+        ``object.__setattr__`` a job: ~1.5 µs of the worker's ~30 µs)."""
+        if not rows:
+            return []
+        by_position = tuple(rows[0].keys()) == _JOB_FIELDS
+        jobs = []
+        for row in rows:
+            values = list(row) if by_position else [row[name] for name in _JOB_FIELDS]
+            values[_STATE] = str(values[_STATE])
+            values[_DATA] = _json(values[_DATA])
+            values[_OUTPUT] = _json(values[_OUTPUT])
+            job = _new(cls)
+            for setter, value in zip(_SETTERS, values, strict=True):
+                setter(job, value)
+            jobs.append(job)
+        return jobs
 
     @property
     def finished(self) -> bool:
@@ -68,6 +81,8 @@ class Job:
 
 _JOB_FIELDS = tuple(f.name for f in fields(Job))
 _STATE, _DATA, _OUTPUT = (_JOB_FIELDS.index(name) for name in ("state", "data", "output"))
+_SETTERS = tuple(getattr(Job, name).__set__ for name in _JOB_FIELDS)  # the slots' descriptors
+_new = object.__new__
 
 
 @dataclass(frozen=True, slots=True)
