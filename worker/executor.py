@@ -95,12 +95,15 @@ class Executor:
         return len(self._active)
 
     def start(self, job: Job) -> None:
-        self.cancel([job.id], LOST)  # a previous attempt of it, still running here
+        if job.id in self._runs:
+            self.cancel([job.id], LOST)  # a previous attempt of it, still running here
         run = _Run(job)
         self._runs[job.id] = run
         self._active.add(run)
         self._idle.clear()
-        run.task = asyncio.create_task(self._run(run), name=f"job-{job.id}")
+        # Unnamed: naming a task costs a call of its own per job (3.5 % of the worker's
+        # samples draining); ``_runs`` maps jobs to their tasks.
+        run.task = asyncio.get_running_loop().create_task(self._run(run))
 
     def cancel(self, job_ids: Iterable[int], reason: str) -> list[int]:
         """Cancel the handlers of those jobs that run here; returns their ids."""
