@@ -7,7 +7,8 @@ A queue becomes *due* (worth a fetch) on:
     slot freed     a job of it ended and the queue is not drained
     reported       results of its jobs were reported (room under a fleet-wide cap)
     connect        the listener (re)connected: what it missed is unknown
-    poll           no fetch of it for ``poll_seconds`` (safety net; the path in poll-only mode)
+    poll           no fetch of it for ``poll_seconds`` (safety net; the path in poll-only mode);
+                   queues without a fetch for half of it are polled in the same statement
 
 and a fetch that claims nothing marks it *drained*, so that an idle worker stays silent:
 only a notification, a timer or the poll makes a drained queue due again.
@@ -138,10 +139,13 @@ class Wakeup:
                 if at <= now:
                     del self._timers[queue]
                     self._make_due(queue)
-            for queue, last in self._last_fetch.items():
-                if last + self._poll <= now:
-                    self._last_fetch[queue] = now
-                    self._make_due(queue)
+            if min(self._last_fetch.values(), default=math.inf) + self._poll <= now:
+                # One poll statement for several queues: those half-way to their own
+                # poll come along, so that an idle worker's polls stay in step.
+                for queue, last in self._last_fetch.items():
+                    if last + self._poll / 2 <= now:
+                        self._last_fetch[queue] = now
+                        self._make_due(queue)
             if self._due:
                 due, self._due = self._due, set()
                 return due

@@ -108,12 +108,29 @@ async def test_the_safety_poll_makes_a_queue_due_after_a_quiet_interval() -> Non
     wakeup = Wakeup(["a", "b"], poll_seconds=60, clock=clock)
     await due_now(wakeup)
     wakeup.fetched({"a": 1, "b": 1}, {})
+    clock.now += 35
+    wakeup.fetched({"b": 1}, {})
+    clock.now += 25
+    assert await due_now(wakeup) == {"a"}  # b, fetched 25 s ago, is not half-way yet
+    clock.now += 34
+    assert await due_now(wakeup) == set()
+    clock.now += 1
+    assert await due_now(wakeup) == {"a", "b"}  # b's poll; a, 35 s on, comes along
+
+
+async def test_the_safety_poll_takes_along_queues_half_way_to_their_own() -> None:
+    clock = Clock()
+    wakeup = Wakeup(["a", "b"], poll_seconds=60, clock=clock)
+    await due_now(wakeup)
+    wakeup.fetched({"a": 1, "b": 1}, {})
     clock.now += 30
     wakeup.fetched({"b": 1}, {})
     clock.now += 30
-    assert await due_now(wakeup) == {"a"}
-    clock.now += 30
-    assert await due_now(wakeup) == {"b"}
+    assert await due_now(wakeup) == {"a", "b"}  # one statement for both
+    clock.now += 59
+    assert await due_now(wakeup) == set()
+    clock.now += 1
+    assert await due_now(wakeup) == {"a", "b"}
 
 
 async def test_reported_results_make_a_drained_queue_due_and_stop_ends_the_wait() -> None:
