@@ -65,6 +65,9 @@ async def run(args: argparse.Namespace) -> int:
     env.setdefault("PORT", str(args.port))
     env.setdefault("MS8_ENV", "dev")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    # The services write to a pipe here, which would make them choose JSON: follow the
+    # terminal devstack itself runs in instead.
+    env.setdefault("MS8_LOG_FORMAT", "console" if sys.stdout.isatty() else "json")
 
     migrate = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "shared.migrate", env=env, cwd=ROOT)
