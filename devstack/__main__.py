@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import signal
 import sys
@@ -23,6 +25,17 @@ from shared.logging import mask_secrets
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Run in each child before exec: if devstack is killed, its services get SIGTERM
+    (Linux) instead of running on unowned."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 @dataclass
@@ -86,6 +99,7 @@ async def run(args: argparse.Namespace) -> int:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", service.module, *service.args, env=env, cwd=ROOT,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
         )
         procs[service.name] = proc
         assert proc.stdout is not None
