@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,6 +35,7 @@ from scheduler.firing import Firer
 from scheduler.settings import SchedulerSettings
 from scheduler.trigger import ScheduleTrigger
 from shared import queue
+from shared.backoff import Backoff
 from shared.db import Database, is_connection_error
 from shared.listener import Listener
 from shared.logging import get_logger, mask_secrets
@@ -127,7 +127,7 @@ class SchedulerService:
     # ------------------------------------------------------------------ syncing
 
     async def _sync_loop(self) -> None:
-        delay = 0.2
+        backoff = Backoff(0.2, 10.0)
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -139,17 +139,17 @@ class SchedulerService:
                 else:
                     for name in sorted(names):
                         await self._reload(name)
-                delay = 0.2
+                backoff.reset()
             except Exception as error:
                 if is_connection_error(error) or isinstance(error, asyncpg.PostgresError):
                     log.warning("schedule sync failed; retrying", error=mask_secrets(str(error)),
-                                retry_in=round(delay, 2))
+                                retry_in=round(backoff.delay, 2))
                 else:
-                    log.exception("schedule sync failed; retrying", retry_in=round(delay, 2))
+                    log.exception("schedule sync failed; retrying",
+                                  retry_in=round(backoff.delay, 2))
                 self._full_sync = self._full_sync or full
                 self._pending |= names
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 10.0)
+                await backoff.sleep()
                 self._wake.set()
 
     async def _sync_all(self) -> None:

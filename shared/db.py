@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import TypeVar
 
 import asyncpg
 
+from shared.backoff import Backoff
 from shared.channels import Channels
 from shared.logging import get_logger, mask_secrets
 from shared.settings import Settings
@@ -144,7 +144,7 @@ async def retry_connection(
     first_delay: float = 0.2, max_delay: float = 10.0,
 ) -> T:
     """Call ``connect`` until it succeeds, backing off with jitter on connection errors."""
-    delay = first_delay
+    backoff = Backoff(first_delay, max_delay)
     tried = 0
     while True:
         try:
@@ -155,10 +155,9 @@ async def retry_connection(
                 raise
             log.warning(
                 "database unreachable, retrying", what=what, error=mask_secrets(str(error)),
-                retry_in=round(delay, 2),
+                retry_in=round(backoff.delay, 2),
             )
-            await asyncio.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, max_delay)
+            await backoff.sleep()
 
 
 def is_connection_error(error: BaseException) -> bool:

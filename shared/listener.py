@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import asyncpg
 
+from shared.backoff import Backoff
 from shared.channels import decode_payload
 from shared.db import Database, is_connection_error
 from shared.logging import get_logger, mask_secrets
@@ -79,11 +79,11 @@ class Listener:
         await self._close()
 
     async def _run(self) -> None:
-        delay = 0.1
+        backoff = Backoff(0.1, self._max_backoff)
         while True:
             try:
                 await self._connect()
-                delay = 0.1
+                backoff.reset()
                 await self._watch()
             except asyncio.CancelledError:
                 raise
@@ -92,11 +92,10 @@ class Listener:
                         error, asyncpg.PostgresError):
                     log.exception("listener failed unexpectedly")
                 log.warning("listener connection lost", error=mask_secrets(str(error)),
-                            retry_in=round(delay, 2))
+                            retry_in=round(backoff.delay, 2))
             self.listening.clear()
             await self._close()
-            await asyncio.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, self._max_backoff)
+            await backoff.sleep()
             self.reconnects += 1
 
     async def _connect(self) -> None:

@@ -23,12 +23,12 @@ whether our report committed before the reply was lost or the job was reclaimed)
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
 from shared import queue
+from shared.backoff import Backoff
 from shared.db import Database, is_connection_error
 from shared.logging import get_logger, mask_secrets
 from shared.queue import Failure, Job
@@ -99,7 +99,7 @@ class Completer:
 
     async def run(self) -> None:
         """Flush in the background until cancelled."""
-        delay = 0.05
+        backoff = Backoff(0.05, 5.0)
         while True:
             await self._wake.wait()
             if self._window > 0 and not self._now.is_set():
@@ -110,10 +110,9 @@ class Completer:
             self._wake.clear()
             self._now.clear()
             if await self.flush_once():
-                delay = 0.05
+                backoff.reset()
             else:
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 5.0)
+                await backoff.sleep()
             if len(self):
                 self._wake.set()
                 self._now.set()

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections import Counter
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
@@ -43,6 +42,7 @@ from typing import Any
 import httpx
 
 from shared import queue
+from shared.backoff import Backoff
 from shared.db import Database, is_connection_error, retry_connection
 from shared.listener import Listener
 from shared.logging import get_logger, mask_secrets
@@ -223,7 +223,7 @@ class Runner:
         return self.slots.free(queue_name)
 
     async def _fetch_loop(self) -> None:
-        delay = 0.1
+        backoff = Backoff(0.1, 10.0)
         while not self._stopping.is_set():
             due = await self.wakeup.wait()
             if self._stopping.is_set():
@@ -235,21 +235,20 @@ class Runner:
                 continue
             try:
                 await self._fetch(wanted)
-                delay = 0.1
+                backoff.reset()
             except Exception as error:
                 self.metrics.db_errors.labels("fetch").inc()
                 if is_connection_error(error):
                     self._orphans_possible = True
                     log.warning("fetch failed, database unreachable",
-                                error=mask_secrets(str(error)), retry_in=round(delay, 2))
+                                error=mask_secrets(str(error)), retry_in=round(backoff.delay, 2))
                 else:
                     log.exception("fetch failed")
                 for name in wanted:
                     self.wakeup.notified(name, None)
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(delay * (0.5 + random.random())):
+                    async with asyncio.timeout(backoff.next()):
                         await self._stopping.wait()
-                delay = min(delay * 2, 10.0)
 
     async def _fetch(self, wanted: dict[str, int]) -> None:
         timeout = self.settings.db_timeout_seconds

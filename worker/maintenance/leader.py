@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from shared.backoff import Backoff
 from shared.db import Database, is_connection_error
 from shared.logging import get_logger, mask_secrets
 from worker.maintenance.service import MaintenanceService, Task
@@ -96,7 +96,7 @@ class Leadership(_Leader):
         self._conn: asyncpg.Connection | None = None
 
     async def _campaign(self) -> None:
-        delay = 0.2
+        backoff = Backoff(0.2, 10.0)
         while True:
             lost = asyncio.Event()
             try:
@@ -108,7 +108,7 @@ class Leadership(_Leader):
                     self._db.queries.leader_session, f"{self._wait_ms}ms",
                     f"ms8-jobs leader {self._worker_id}"[:63])
                 await self._acquire(conn)
-                delay = 0.2
+                backoff.reset()
                 self._set_leader(True)
                 await self._hold(conn, lost)
                 raise ConnectionError("the leader's connection was lost")
@@ -120,10 +120,9 @@ class Leadership(_Leader):
                         error, asyncpg.PostgresError):
                     log.exception("maintenance leadership failed unexpectedly")
                 log.warning("maintenance leadership interrupted", error=mask_secrets(str(error)),
-                            retry_in=round(delay, 2))
+                            retry_in=round(backoff.delay, 2))
                 await self._close(graceful=False)
-            await asyncio.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 10.0)
+            await backoff.sleep()
 
     async def _acquire(self, conn: asyncpg.Connection) -> None:
         while True:
@@ -175,7 +174,7 @@ class PassLeadership(_Leader):
         self._service = service
 
     async def _campaign(self) -> None:
-        delay = 0.2
+        backoff = Backoff(0.2, 10.0)
         while True:
             try:
                 await self._service.run(self._execute)
@@ -184,9 +183,8 @@ class PassLeadership(_Leader):
             except Exception as error:
                 self._set_leader(False)
                 log.warning("maintenance pass failed", error=mask_secrets(str(error)),
-                            retry_in=round(delay, 2))
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 10.0)
+                            retry_in=round(backoff.delay, 2))
+                await backoff.sleep()
 
     async def _execute(self, task: Task) -> tuple[int, bool] | None:
         async with self._db.pool.acquire() as conn, conn.transaction():
