@@ -45,7 +45,7 @@ async def test_a_leader_whose_connection_dies_steps_down_and_campaigns_again(
     await wait_until(lambda: runner.leadership.is_leader)
     await db.pool.execute(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-        " WHERE application_name = 'ms8-jobs leader w1'")
+        " WHERE datname = current_database() AND application_name = 'ms8-jobs leader w1'")
     await wait_until(lambda: runner.leadership.terms == 2, timeout=10, message="re-elected")
     assert runner.leadership.is_leader
 
