@@ -65,9 +65,12 @@ class Listener:
         """Start listening in the background; returns once the first LISTEN succeeded."""
         self._task = asyncio.create_task(self._run(), name="listener")
         waiter = asyncio.create_task(self.listening.wait())
-        done, _ = await asyncio.wait({waiter, self._task}, return_when=asyncio.FIRST_COMPLETED)
-        if self._task in done:
+        try:
+            done, _ = await asyncio.wait({waiter, self._task},
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
             waiter.cancel()
+        if self._task in done:
             self._task.result()  # re-raise what stopped it
 
     async def stop(self) -> None:
