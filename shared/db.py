@@ -16,10 +16,11 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 
+from shared import dburl
 from shared.backoff import Backoff
 from shared.channels import Channels
 from shared.logging import get_logger, mask_secrets
@@ -56,6 +57,12 @@ def resolve_urls(settings: Settings) -> tuple[str, str]:
     return settings.database_url, settings.direct_url or settings.database_url
 
 
+def connect_args(settings: Settings, url: str) -> dict[str, Any]:
+    """asyncpg's arguments for ``url``: its DSN, TLS context and timeout (the URL's
+    ``connect_timeout`` over ``MS8_CONNECT_TIMEOUT``)."""
+    return {"timeout": settings.connect_timeout, **dburl.connect_kwargs(url)}
+
+
 @dataclass
 class Database:
     """What every process holds: the pool, the direct URL, the queries of its schema."""
@@ -74,8 +81,7 @@ class Database:
     async def connect_direct(self) -> asyncpg.Connection:
         """A session connection outside the pool (LISTEN, session locks). Caller closes it."""
         return await asyncpg.connect(
-            self.direct_url,
-            timeout=self.settings.connect_timeout,
+            **connect_args(self.settings, self.direct_url),
             statement_cache_size=100 if self.settings.statement_cache else 0,
             server_settings={"application_name": "ms8-jobs direct"},
         )
@@ -106,10 +112,9 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 async def create_pool(settings: Settings, url: str, application: str) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        url,
+        **connect_args(settings, url),
         min_size=settings.pool_min,
         max_size=settings.pool_max,
-        timeout=settings.connect_timeout,
         command_timeout=None,
         statement_cache_size=100 if settings.statement_cache else 0,
         max_inactive_connection_lifetime=300,

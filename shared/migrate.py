@@ -114,14 +114,15 @@ async def ensure_schema(conn: asyncpg.Connection, queries: Queries, *, auto_migr
 
 async def run_migrations() -> None:
     """Apply missing migrations to the configured database (the Procfile release step)."""
-    from shared.db import resolve_urls, retry_connection
+    from shared.db import connect_args, resolve_urls, retry_connection
     from shared.logging import configure_logging
     from shared.settings import Settings
 
     settings = Settings.from_env()
     configure_logging("migrate", settings.log_level, settings.log_format)
     _, direct = resolve_urls(settings)
-    conn = await retry_connection(lambda: asyncpg.connect(direct), what="migrate", attempts=10)
+    conn = await retry_connection(lambda: asyncpg.connect(**connect_args(settings, direct)),
+                                  what="migrate", attempts=10)
     try:
         applied = await migrate(conn, Queries.load(settings.schema))
         log.info("schema is current", schema=settings.schema, version=latest_version(),

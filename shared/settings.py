@@ -10,8 +10,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
-from urllib.parse import urlsplit
 
+from shared import dburl
 from shared.sql import SCHEMA_NAME
 
 N = TypeVar("N", int, float)
@@ -94,13 +94,11 @@ def _in_range(name: str, value: N, low: N | None, high: N | None) -> N:
 
 
 def check_database_url(name: str, url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql") or not parts.hostname:
-        raise SettingsError(
-            f"{name} must look like postgresql://user:password@host:5432/database "
-            f"(got a value with scheme {parts.scheme!r})"
-        )
-    return url
+    """The URL in the canonical form asyncpg reads as libpq would (see ``shared.dburl``)."""
+    try:
+        return dburl.parse(url, name).dsn
+    except dburl.DatabaseUrlError as error:
+        raise SettingsError(str(error)) from None
 
 
 @dataclass(frozen=True)
@@ -129,10 +127,10 @@ class Settings:
         env = os.environ if env is None else env
         url = env_str(env, "DATABASE_URL")
         if url is not None:
-            check_database_url("DATABASE_URL", url)
+            url = check_database_url("DATABASE_URL", url)
         direct = env_str(env, "DATABASE_DIRECT_URL")
         if direct is not None:
-            check_database_url("DATABASE_DIRECT_URL", direct)
+            direct = check_database_url("DATABASE_DIRECT_URL", direct)
         schema = env_str(env, "MS8_SCHEMA", "ms8jobs")
         assert schema is not None
         if not SCHEMA_NAME.fullmatch(schema):
