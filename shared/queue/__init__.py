@@ -14,7 +14,6 @@ from shared.queue.batches import (
     send_batch,
 )
 from shared.queue.coalesce import SendCoalescer
-from shared.queue.endings import EndWatcher, wait_for_end
 from shared.queue.errors import InvalidInput, InvalidState, NotFound, QueueError, SingletonTaken
 from shared.queue.fetch import fetch, heartbeat, next_start_after, release, set_progress
 from shared.queue.finish import (
@@ -68,6 +67,7 @@ from shared.queue.schedules import (
     update_schedule,
 )
 from shared.queue.send import JobSpec, send, send_many, send_spec
+from shared.queue.watch import JobWatcher, wait_for_end
 
 __all__ = [
     "ALL_STATES", "FINISHED_STATES", "WAITING_STATES", "Batch", "BatchTotals", "FailResult",
@@ -79,7 +79,7 @@ __all__ = [
     "pause_queue", "prune_history", "reclaim_lost_jobs", "redrive", "release",
     "release_orphans", "resume", "resume_queue", "seal_batch", "send",
     "SendCoalescer", "send_batch", "send_many", "send_spec", "set_progress", "update_queue",
-    "EndWatcher", "wait_for_end",
+    "JobWatcher", "wait_for_end",
     # schedules
     "Firing", "FiringOutcome", "Schedule", "create_schedule", "delete_schedule",
     "disable_schedule", "enable_schedule", "fire_due", "get_schedule", "list_firings",

@@ -1,4 +1,4 @@
-"""Awaiting a job's end by NOTIFY: before the call, during it, never, and for no job."""
+"""Watching jobs by NOTIFY: an end before the call, during it, never, for no job; progress."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from shared import queue
 from shared.db import Database
-from shared.queue import EndWatcher, NotFound, endings
+from shared.queue import JobWatcher, NotFound, watch
 from tests.support import wait_until
 
 
@@ -22,14 +22,14 @@ async def start(db: Database, name: str = "w") -> queue.Job:
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
     """(id, state) of every read of a job by the watcher, in order."""
     seen: list[tuple[int, str]] = []
-    read = endings.get_job
+    read = watch.get_job
 
     async def recorded(db: Database, job_id: int) -> queue.Job:
         job = await read(db, job_id)
         seen.append((job.id, job.state))
         return job
 
-    monkeypatch.setattr(endings, "get_job", recorded)
+    monkeypatch.setattr(watch, "get_job", recorded)
     return seen
 
 
@@ -43,7 +43,7 @@ async def test_a_job_that_ended_before_the_call_is_returned_at_once(db: Database
 async def test_an_end_during_the_wait_is_heard(
         db: Database, reads: list[tuple[int, str]]) -> None:
     job = await start(db)
-    async with EndWatcher(db, recheck_interval=3600) as watcher:
+    async with JobWatcher(db, recheck_interval=3600) as watcher:
         waiting = asyncio.create_task(watcher.wait(job.id, timeout=10))
         await wait_until(lambda: reads, message="the first read")
         await queue.fail(db, job.id, "boom", retry=False)
@@ -56,7 +56,7 @@ async def test_an_end_between_the_read_and_the_wait_is_not_missed(
         db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     """The job ends (and notifies) right after the watcher read it as still active."""
     job = await start(db)
-    read = endings.get_job
+    read = watch.get_job
 
     async def read_then_cancel(db_: Database, job_id: int) -> queue.Job:
         current = await read(db_, job_id)
@@ -64,8 +64,8 @@ async def test_an_end_between_the_read_and_the_wait_is_not_missed(
             await queue.cancel(db, [job_id])
         return current
 
-    monkeypatch.setattr(endings, "get_job", read_then_cancel)
-    async with EndWatcher(db, recheck_interval=3600) as watcher:
+    monkeypatch.setattr(watch, "get_job", read_then_cancel)
+    async with JobWatcher(db, recheck_interval=3600) as watcher:
         ended = await watcher.wait(job.id, timeout=10)
     assert ended.state == "cancelled"
 
@@ -88,7 +88,7 @@ async def test_a_waiting_job_deleted_meanwhile_is_reported_gone(
         db: Database, reads: list[tuple[int, str]]) -> None:
     """Deleting a waiting job notifies nothing: the periodic re-read finds it gone."""
     sent = await queue.send(db, "w")
-    async with EndWatcher(db, recheck_interval=0.1) as watcher:
+    async with JobWatcher(db, recheck_interval=0.1) as watcher:
         waiting = asyncio.create_task(watcher.wait(sent.id, timeout=10))
         await wait_until(lambda: reads, message="the first read")
         await queue.delete(db, [sent.id])
@@ -99,7 +99,7 @@ async def test_a_waiting_job_deleted_meanwhile_is_reported_gone(
 async def test_one_watcher_serves_many_waits(
         db: Database, reads: list[tuple[int, str]]) -> None:
     jobs = [await start(db) for _ in range(3)]
-    async with EndWatcher(db, recheck_interval=3600) as watcher:
+    async with JobWatcher(db, recheck_interval=3600) as watcher:
         waits = [asyncio.create_task(watcher.wait(job.id, timeout=10)) for job in jobs]
         twice = asyncio.create_task(watcher.wait(jobs[0].id, timeout=10))
         await wait_until(lambda: len(reads) == 4, message="the first reads")
@@ -112,7 +112,7 @@ async def test_one_watcher_serves_many_waits(
 async def test_an_end_while_the_listener_is_deaf_is_found_after_it_listens_again(
         db: Database, reads: list[tuple[int, str]], monkeypatch: pytest.MonkeyPatch) -> None:
     job = await start(db)
-    async with EndWatcher(db, recheck_interval=3600) as watcher:
+    async with JobWatcher(db, recheck_interval=3600) as watcher:
         waiting = asyncio.create_task(watcher.wait(job.id, timeout=20))
         await wait_until(lambda: reads, message="the first read")
         gate = asyncio.Event()
@@ -133,3 +133,27 @@ async def test_an_end_while_the_listener_is_deaf_is_found_after_it_listens_again
         ended = await waiting
     assert ended.output == "while deaf"
     assert reads == [(job.id, "active"), (job.id, "completed")]
+
+
+async def test_changes_yields_each_progress_report_then_the_end(db: Database) -> None:
+    job = await start(db)
+    seen: list[tuple[str, int, str | None]] = []
+    async with JobWatcher(db, recheck_interval=3600) as watcher:
+        async for current in watcher.changes(job.id):
+            seen.append((current.state, current.progress, current.progress_message))
+            if len(seen) == 1:
+                await queue.set_progress(db, job.id, 40, "first source")
+            elif len(seen) == 2:
+                await queue.set_progress(db, job.id, 80, "second source")
+            elif len(seen) == 3:
+                await queue.complete(db, job.id, "done")
+    assert seen == [("active", 0, None), ("active", 40, "first source"),
+                    ("active", 80, "second source"), ("completed", 100, "second source")]
+    assert watcher._cues == {}
+
+
+async def test_changes_of_an_unknown_job_raise_not_found(db: Database) -> None:
+    async with JobWatcher(db) as watcher:
+        with pytest.raises(NotFound):
+            async for _job in watcher.changes(424242):
+                pass
