@@ -2,7 +2,9 @@
 
 ``/health/live`` says the process answers (no key, no database: a platform restarts the
 process only when this fails). ``/health/ready`` says whether it can do its work: the
-database answers within a couple of seconds and its schema is the one this code needs.
+database answers within a couple of seconds and this code can run on its schema (the one
+it knows, or a newer one whose newer migrations are all ``compatible: previous``, so an
+old replica stays ready while a rolling deploy migrates under it).
 The listener's state is reported but does not make the API unready (without it, event
 streams only lag until their next periodic re-read).
 """
@@ -15,7 +17,7 @@ from starlette.responses import Response
 
 from api import wire
 from api.endpoint import Call, Endpoint, Reply
-from shared.migrate import current_version, latest_version
+from shared.migrations import latest_version, schema_status
 
 READY_TIMEOUT = 2.0
 
@@ -27,18 +29,20 @@ async def live(_call: Call) -> Response:
 async def ready(call: Call) -> Response:
     db, expected = call.ctx.db, latest_version()
     version: int | None = None
+    schema = "unknown"
     try:
         async with asyncio.timeout(READY_TIMEOUT):
             async with db.pool.acquire() as conn:
-                version = await current_version(conn, db.queries)
-        database = "ok"
+                status = await schema_status(conn, db.queries)
+        database, version, schema = "ok", status.version, status.state
+        is_ready = status.runnable
     except Exception:
-        database = "unreachable"
+        database, is_ready = "unreachable", False
     listening = call.ctx.hub.listener.listening.is_set()
-    is_ready = database == "ok" and version == expected
     return wire.json_response({
         "status": "ready" if is_ready else "unavailable",
         "database": database,
+        "schema": schema,
         "schema_version": version,
         "expected_schema_version": expected,
         "listener": "listening" if listening else "reconnecting",

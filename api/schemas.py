@@ -290,6 +290,13 @@ def components(max_jobs: int) -> dict[str, Schema]:
         "Ready": obj({
             "status": {"type": "string", "enum": ["ready", "unavailable"]},
             "database": {"type": "string", "enum": ["ok", "unreachable"]},
+            "schema": {"type": "string", "description": (
+                "where the schema stands against this code: current; compatible (newer, "
+                "every newer migration additive: still ready); behind (migrate first); "
+                "incompatible (newer, breaking); edited (an applied migration changed); "
+                "empty; unknown (database unreachable)"), "enum": [
+                "current", "compatible", "behind", "incompatible", "edited", "empty",
+                "unknown"]},
             "schema_version": {"type": ["integer", "null"]},
             "expected_schema_version": {"type": "integer"},
             "listener": {"type": "string", "enum": ["listening", "reconnecting"]},

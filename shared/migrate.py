@@ -1,115 +1,113 @@
 """Forward-only migrations: ``sql/migrations/NNNN_name.sql``, applied in order.
 
-Each migration runs in its own transaction, which first records its version in
-``schema_version`` (so a concurrent migrator clashes there rather than half-applying),
-and all of it happens under an advisory lock per schema on a direct connection. Running
-the migrator five times at once leaves one correct schema.
+Each migration runs in its own transaction, which first records its version, checksum and
+compatibility in ``schema_version`` (so a concurrent migrator clashes there rather than
+half-applying), and all of it happens under an advisory lock per schema on a direct
+connection. Running the migrator five times at once leaves one correct schema. An applied
+migration whose file has changed since is refused (see ``shared.migrations``).
 
-A process that finds the schema older than its code migrates when ``MS8_AUTO_MIGRATE`` is
-on (the default) and otherwise refuses to start with a message saying what to run; a
-schema newer than the code always refuses.
+At start, a process whose code is older than the schema runs if every migration it does
+not know is ``compatible: previous``, and refuses otherwise. One whose code is newer
+migrates when ``MS8_AUTO_MIGRATE`` is on (the default in dev, off in production, where
+only the release step migrates) and otherwise refuses with a message saying what to run.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Sequence
 
 import asyncpg
 
 from shared.logging import get_logger
-from shared.sql import SQL_DIR, Queries, render
+from shared.migrations import (
+    BEHIND,
+    COMPATIBLE_NEWER,
+    EMPTY,
+    Migration,
+    SchemaError,
+    compare,
+    known_migrations,
+    read_applied,
+    schema_status,
+)
+from shared.sql import Queries
 
 log = get_logger(__name__)
-_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+__all__ = ["SchemaError", "ensure_schema", "migrate", "run_migrations"]
 
 
-class SchemaError(RuntimeError):
-    """The database schema does not match this code."""
+async def migrate(
+    conn: asyncpg.Connection, queries: Queries, migrations: Sequence[Migration] | None = None,
+) -> list[int]:
+    """Apply the missing migrations on a direct connection; returns the versions applied.
 
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    path: Path
-
-    def sql(self, schema: str) -> str:
-        return render(self.path.read_text(), schema)
-
-
-def discover(directory: Path = SQL_DIR / "migrations") -> list[Migration]:
-    migrations = []
-    for path in sorted(directory.glob("*.sql")):
-        match = _FILE.match(path.name)
-        if not match:
-            raise SchemaError(f"migration file {path.name!r} is not named NNNN_name.sql")
-        migrations.append(Migration(int(match[1]), match[2], path))
-    versions = [m.version for m in migrations]
-    if versions != list(range(1, len(versions) + 1)):
-        raise SchemaError(f"migration numbers must run 1, 2, 3... without gaps: {versions}")
-    return migrations
-
-
-def latest_version() -> int:
-    return len(discover())
-
-
-async def current_version(conn: asyncpg.Connection, queries: Queries) -> int:
-    """The schema's applied version; 0 when nothing was ever applied."""
-    table = f'"{queries.schema}".schema_version'
-    if not await conn.fetchval(queries.version_table_exists, table):
-        return 0
-    return await conn.fetchval(queries.current_version) or 0
-
-
-async def migrate(conn: asyncpg.Connection, queries: Queries) -> list[int]:
-    """Apply the missing migrations on a direct connection; returns the versions applied."""
+    On a schema newer than this code whose newer migrations are all compatible there is
+    nothing to do (the release step of a rolled-back deploy); a breaking one refuses.
+    """
     schema = queries.schema
+    known = list(known_migrations() if migrations is None else migrations)
     applied_now: list[int] = []
     await conn.execute(queries.migrate_lock, schema)
     try:
         await conn.execute(queries.create_version_table)
-        done = {r["version"] for r in await conn.fetch(queries.applied_versions)}
-        newest_known = latest_version()
-        if done and max(done) > newest_known:
-            raise SchemaError(
-                f"schema {schema!r} is at version {max(done)}, newer than this code "
-                f"(which knows up to {newest_known}): deploy the newer code"
-            )
-        for migration in discover():
+        applied = await read_applied(conn, queries)
+        status = compare(applied, known, schema)
+        if not status.runnable and status.state not in (BEHIND, EMPTY):
+            raise SchemaError(status.detail)
+        await _backfill(conn, queries, known, {a.version for a in applied
+                                               if a.checksum is None})
+        if status.state == COMPATIBLE_NEWER:
+            log.info("schema is newer than this code and compatible with it: nothing to do",
+                     schema=schema, version=status.version, code_version=status.expected)
+        done = {a.version for a in applied}
+        for migration in known:
             if migration.version in done:
                 continue
             async with conn.transaction():
-                await conn.execute(queries.record_version, migration.version, migration.name)
+                await conn.execute(queries.record_version, migration.version, migration.name,
+                                   migration.checksum, migration.compatibility)
                 await conn.execute(migration.sql(schema))
             applied_now.append(migration.version)
             log.info("migration applied", schema=schema, version=migration.version,
-                     name=migration.name)
+                     name=migration.name, compatibility=migration.compatibility)
     finally:
         await conn.execute(queries.migrate_unlock, schema)
     return applied_now
 
 
-async def ensure_schema(conn: asyncpg.Connection, queries: Queries, *, auto_migrate: bool) -> int:
-    """Make sure the schema is current before a process starts; returns its version."""
-    version = await current_version(conn, queries)
-    latest = latest_version()
-    if version == latest:
-        return version
-    if version > latest:
-        raise SchemaError(
-            f"schema {queries.schema!r} is at version {version}, newer than this code "
-            f"(which knows up to {latest}): deploy the newer code"
-        )
+async def _backfill(
+    conn: asyncpg.Connection, queries: Queries, known: Sequence[Migration], missing: set[int],
+) -> None:
+    """Record checksums of migrations applied before the version table had the column:
+    the files as they are now are taken to be what was applied."""
+    rows = [m for m in known if m.version in missing]
+    if rows:
+        await conn.execute(queries.backfill_versions, [m.version for m in rows],
+                           [m.checksum for m in rows], [m.compatibility for m in rows])
+
+
+async def ensure_schema(
+    conn: asyncpg.Connection, queries: Queries, *, auto_migrate: bool,
+    migrations: Sequence[Migration] | None = None,
+) -> int:
+    """Make sure this code can run on the schema before a process starts; returns the
+    schema's version. Raises ``SchemaError`` saying why not, and what to do."""
+    status = await schema_status(conn, queries, migrations)
+    if status.runnable:
+        if status.state == COMPATIBLE_NEWER:
+            log.info("schema is newer than this code; its newer migrations are compatible",
+                     schema=queries.schema, version=status.version,
+                     code_version=status.expected)
+        return status.version
+    if status.state not in (BEHIND, EMPTY):
+        raise SchemaError(status.detail)
     if not auto_migrate:
         raise SchemaError(
-            f"schema {queries.schema!r} is at version {version} but this code needs "
-            f"{latest}: run `python -m shared.migrate` (or set MS8_AUTO_MIGRATE=true)"
-        )
-    await migrate(conn, queries)
-    return latest
+            f"{status.detail}: run `python -m shared.migrate` (the release step), or set "
+            "MS8_AUTO_MIGRATE=true to let processes migrate at start")
+    await migrate(conn, queries, migrations)
+    return status.expected
 
 
 async def run_migrations() -> None:
@@ -124,14 +122,26 @@ async def run_migrations() -> None:
     conn = await retry_connection(lambda: asyncpg.connect(**connect_args(settings, direct)),
                                   what="migrate", attempts=10)
     try:
-        applied = await migrate(conn, Queries.load(settings.schema))
-        log.info("schema is current", schema=settings.schema, version=latest_version(),
-                 applied=applied)
+        queries = Queries.load(settings.schema)
+        applied = await migrate(conn, queries)
+        status = await schema_status(conn, queries)
+        log.info("migrations done", schema=settings.schema, schema_status=status.state,
+                 version=status.version, code_version=status.expected, applied=applied)
     finally:
         await conn.close()
 
 
-if __name__ == "__main__":
+def main() -> int:
     import asyncio
+    import sys
 
-    asyncio.run(run_migrations())
+    try:
+        asyncio.run(run_migrations())
+    except SchemaError as error:
+        print(f"ms8-jobs migrate: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,3 +1,4 @@
+-- breaking
 -- Queues, the hot job table, the history table, batches and the triggers that
 -- publish what happens to jobs.
 --

@@ -1,3 +1,4 @@
+-- compatible: previous
 -- The worker registry: one row per running worker process, so that operators (and the
 -- dashboard) can see the fleet, and maintenance can forget workers that stopped
 -- reporting. A row is written when a worker starts, touched every minute or so, and

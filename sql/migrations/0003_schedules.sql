@@ -1,3 +1,4 @@
+-- compatible: previous
 -- Schedules (cron expressions that turn into jobs) and their firings.
 --
 -- Exactly-once comes from a constraint, not from leadership: every scheduler replica

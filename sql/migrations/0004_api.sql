@@ -1,3 +1,4 @@
+-- compatible: previous
 -- Idempotency keys of the HTTP API: a client that sends a job with an Idempotency-Key
 -- header and retries (a timeout, a lost reply) gets the first response back instead of a
 -- second job. A key is remembered for a day per client (the API key's name), with a

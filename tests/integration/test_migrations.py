@@ -4,15 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from shared.migrate import SchemaError, current_version, ensure_schema, latest_version, migrate
-from shared.sql import Queries, _raw_queries
+from shared.migrate import SchemaError, ensure_schema, migrate
+from shared.migrations import discover, latest_version, schema_status
+from shared.sql import SQL_DIR, Queries, _raw_queries
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def migrations_dir(tmp_path: Path, *extra: str, drop_last: int = 0) -> Path:
+    """A copy of the project's migrations, less the last ``drop_last``, plus ``extra``
+    files (their text) numbered after them."""
+    folder = Path(tempfile.mkdtemp(prefix="migrations-", dir=tmp_path))
+    files = sorted((SQL_DIR / "migrations").glob("*.sql"))
+    files = files[: len(files) - drop_last]
+    for path in files:
+        shutil.copy(path, folder / path.name)
+    for offset, text in enumerate(extra, start=len(files) + 1):
+        (folder / f"{offset:04d}_extra_{offset}.sql").write_text(text)
+    return folder
+
+
+async def current_version(conn: asyncpg.Connection, queries: Queries) -> int:
+    return (await schema_status(conn, queries)).version
 
 
 async def test_five_concurrent_migrations_leave_one_correct_schema(db_url: str) -> None:
@@ -41,6 +61,93 @@ async def test_ensure_schema_refuses_or_migrates_an_old_schema(db_url: str) -> N
             "INSERT INTO \"old_schema\".schema_version (version, name) VALUES (9999, 'future')")
         with pytest.raises(SchemaError, match="newer than this code"):
             await ensure_schema(conn, queries, auto_migrate=True)
+    finally:
+        await conn.close()
+
+
+async def test_an_edited_applied_migration_is_refused(db_url: str, tmp_path: Path) -> None:
+    folder = migrations_dir(tmp_path)
+    queries = Queries.load("edited_schema")
+    conn = await asyncpg.connect(db_url)
+    try:
+        assert await migrate(conn, queries, discover(folder)) != []
+        edited = sorted(folder.glob("0002_*.sql"))[0]
+        edited.write_text(edited.read_text() + "\nCREATE TABLE /*schema*/sneaky (x int);\n")
+        for attempt in (migrate(conn, queries, discover(folder)),
+                        ensure_schema(conn, queries, auto_migrate=True,
+                                      migrations=discover(folder))):
+            with pytest.raises(SchemaError, match=r"0002_workers differs from the one applied"):
+                await attempt
+        status = await schema_status(conn, queries, discover(folder))
+        assert (status.state, status.runnable) == ("edited", False)
+        assert await conn.fetchval("SELECT to_regclass('edited_schema.sneaky')") is None
+    finally:
+        await conn.close()
+
+
+async def test_a_version_table_without_checksums_is_filled_in(db_url: str) -> None:
+    """A database migrated before checksums were recorded: the migrator adds the columns,
+    records the files' checksums, and from then on refuses edits."""
+    queries = Queries.load("before_checksums")
+    conn = await asyncpg.connect(db_url)
+    try:
+        await migrate(conn, queries)
+        await conn.execute("ALTER TABLE before_checksums.schema_version "
+                           "DROP COLUMN checksum, DROP COLUMN compatibility")
+        assert (await schema_status(conn, queries)).state == "current"
+        assert await migrate(conn, queries) == []
+        rows = await conn.fetch("SELECT version, checksum, compatibility "
+                                "FROM before_checksums.schema_version ORDER BY version")
+        files = discover()
+        assert [(r["version"], r["checksum"], r["compatibility"]) for r in rows] == [
+            (m.version, m.checksum, m.compatibility) for m in files]
+    finally:
+        await conn.close()
+
+
+ADDITIVE = "-- compatible: previous\nCREATE TABLE /*schema*/probe (id int);\n"
+ADDITIVE_TOO = "-- compatible: previous\nALTER TABLE /*schema*/probe ADD COLUMN note text;\n"
+BREAKING = "-- breaking\nALTER TABLE /*schema*/workers RENAME COLUMN host TO hostname;\n"
+
+
+async def test_old_code_runs_on_a_newer_schema_only_across_compatible_migrations(
+    db_url: str, tmp_path: Path,
+) -> None:
+    old = discover(migrations_dir(tmp_path))
+    conn = await asyncpg.connect(db_url)
+    try:
+        queries = Queries.load("compatible_schema")
+        await migrate(conn, queries, discover(migrations_dir(tmp_path, ADDITIVE, ADDITIVE_TOO)))
+        assert await ensure_schema(conn, queries, auto_migrate=False,
+                                   migrations=old) == len(old) + 2
+        assert await migrate(conn, queries, old) == []  # a rolled-back release step
+        assert (await schema_status(conn, queries, old)).state == "compatible"
+
+        queries = Queries.load("breaking_schema")
+        await migrate(conn, queries, discover(migrations_dir(tmp_path, ADDITIVE, BREAKING)))
+        for attempt in (ensure_schema(conn, queries, auto_migrate=True, migrations=old),
+                        migrate(conn, queries, old)):
+            with pytest.raises(SchemaError, match=rf"extra_{len(old) + 2} is breaking"):
+                await attempt
+        assert (await schema_status(conn, queries, old)).state == "incompatible"
+    finally:
+        await conn.close()
+
+
+async def test_new_code_on_an_older_schema_refuses_unless_it_may_migrate(
+    db_url: str, tmp_path: Path,
+) -> None:
+    new = discover(migrations_dir(tmp_path, ADDITIVE))
+    queries = Queries.load("older_schema")
+    conn = await asyncpg.connect(db_url)
+    try:
+        await migrate(conn, queries)
+        with pytest.raises(SchemaError, match="run `python -m shared.migrate`"):
+            await ensure_schema(conn, queries, auto_migrate=False, migrations=new)
+        assert (await schema_status(conn, queries, new)).state == "behind"
+        assert await ensure_schema(conn, queries, auto_migrate=True,
+                                   migrations=new) == len(new)
+        assert await conn.fetchval("SELECT to_regclass('older_schema.probe')") is not None
     finally:
         await conn.close()
 

@@ -16,14 +16,14 @@ from starlette.applications import Starlette
 from api.app import all_endpoints, create_app
 from api.errors import CODES
 from shared.embedded import EmbeddedPostgres
-from shared.migrate import latest_version
+from shared.migrations import latest_version
 from tests.integration.api.conftest import WRITER, api_settings, client_for
 
 
 async def test_ready_reports(client: httpx.AsyncClient) -> None:
     response = await client.get("/health/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "database": "ok",
+    assert response.json() == {"status": "ready", "database": "ok", "schema": "current",
                                "schema_version": latest_version(),
                                "expected_schema_version": latest_version(),
                                "listener": "listening"}
@@ -84,7 +84,8 @@ async def test_503_while_the_database_is_gone(own_server: EmbeddedPostgres) -> N
     from tests.conftest import test_settings
 
     dsn = own_server.start()
-    shared = test_settings(dsn, MS8_ENV="production", MS8_CONNECT_TIMEOUT="2")
+    shared = test_settings(dsn, MS8_ENV="production", MS8_CONNECT_TIMEOUT="2",
+                           MS8_AUTO_MIGRATE="true")  # a fresh server
     app = create_app(shared, api_settings())
     async with LifespanManager(app, startup_timeout=60), client_for(app, WRITER) as client:
         job = (await client.post("/jobs", json={"queue": "q"})).json()
