@@ -143,6 +143,7 @@ class Settings:
         if pool_max < pool_min:
             raise SettingsError(
                 f"MS8_POOL_MAX ({pool_max}) must not be below MS8_POOL_MIN ({pool_min})")
+        environment = env_choice(env, "MS8_ENV", "dev", ("dev", "production"))
         return cls(
             database_url=url,
             direct_url=direct,
@@ -152,8 +153,10 @@ class Settings:
             # PgBouncer in transaction mode cannot keep prepared statements across queries.
             statement_cache=not env_bool(env, "MS8_PGBOUNCER", False),
             connect_timeout=env_float(env, "MS8_CONNECT_TIMEOUT", 10.0, low=0.1, high=300),
-            auto_migrate=env_bool(env, "MS8_AUTO_MIGRATE", True),
-            env=env_choice(env, "MS8_ENV", "dev", ("dev", "production")),
+            # In production only the release step migrates: a new replica starting in a
+            # rolling deploy must not change the schema under the old ones.
+            auto_migrate=env_bool(env, "MS8_AUTO_MIGRATE", environment != "production"),
+            env=environment,
             log_level=env_choice(
                 env, "MS8_LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
             log_format=env_choice(env, "MS8_LOG_FORMAT", "auto", ("auto", "json", "console")),

@@ -14,6 +14,13 @@ def test_defaults_need_no_environment() -> None:
     assert settings.statement_cache
 
 
+def test_processes_migrate_by_themselves_only_in_dev() -> None:
+    assert Settings.from_env({"MS8_ENV": "dev"}).auto_migrate
+    assert not Settings.from_env({"MS8_ENV": "production"}).auto_migrate
+    assert Settings.from_env({"MS8_ENV": "production", "MS8_AUTO_MIGRATE": "true"}).auto_migrate
+    assert not Settings.from_env({"MS8_AUTO_MIGRATE": "false"}).auto_migrate
+
+
 @pytest.mark.parametrize(
     ("env", "variable"),
     [
