@@ -5,6 +5,10 @@ JSON can carry) becomes the job's output. Raising fails the attempt (it retries 
 attempts are left); raising ``PermanentError`` fails the job for good. Handlers are
 cancelled (``asyncio.CancelledError``) when the job is cancelled, reclaimed, times out,
 or the worker stops: they should let that exception through.
+
+A handler that needs longer than its run timeout says so as it goes:
+``await ctx.extend_deadline(600)`` ("ten more minutes from now"), up to the worker's
+``MS8_MAX_RUN_SECONDS`` from the start of the run.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from shared import queue
 from shared.db import Database, is_connection_error
 from shared.logging import get_logger, mask_secrets
 from shared.queue import Job
+from shared.queue.validation import MAX_RUN_TIMEOUT_SECONDS
 
 
 class PermanentError(Exception):
@@ -33,6 +38,9 @@ class JobContext:
     worker_id: str
     db: Database
     _http: Callable[[], httpx.AsyncClient] = field(repr=False)
+    # Told the seconds left after an extension (the executor re-arms its timer).
+    _on_deadline: Callable[[float], None] | None = field(default=None, repr=False)
+    max_run_seconds: float = MAX_RUN_TIMEOUT_SECONDS
     _log: Any = field(default=None, init=False, repr=False)
 
     @property
@@ -71,3 +79,21 @@ class JobContext:
                 raise
             self.log.warning("progress not recorded", error=mask_secrets(str(error)))
             return False
+
+    async def extend_deadline(self, seconds: float) -> float | None:
+        """Let the job run ``seconds`` more from now before it times out; returns the
+        seconds it has left (None when it has no run timeout).
+
+        Recorded in the job (its run timeout grows), so maintenance honours it too. Past
+        ``max_run_seconds`` from the start of the run it raises ``InvalidInput``, as for
+        a value that is not a positive number of seconds; unlike progress, a database
+        error is raised too, since the deadline would not have moved.
+        """
+        left = await queue.extend_deadline(
+            self.db, self.job.id, seconds, worker_id=self.worker_id,
+            max_run_seconds=self.max_run_seconds)
+        if left is not None:
+            self.log.info("deadline extended", seconds=seconds, seconds_left=round(left, 3))
+            if self._on_deadline is not None:
+                self._on_deadline(left)
+        return left

@@ -3,7 +3,9 @@
 The run timeout is one ``loop.call_later`` handle per run that cancels the task (about a
 third of what an ``asyncio.timeout`` scope costs per job, which reschedules and checks
 its own state on enter and exit); it behaves as the scope did: a handler that lets the
-cancellation through, or turns it into a ``TimeoutError``, ends as ``timeout``.
+cancellation through, or turns it into a ``TimeoutError``, ends as ``timeout``. A handler
+that extends its deadline (``JobContext.extend_deadline``) re-arms the handle for the
+seconds the database says are left.
 
 Every run ends in exactly one ``Outcome``, handed to ``on_done``:
 
@@ -38,7 +40,7 @@ from shared.db import Database
 from shared.logging import get_logger
 from shared.queue import Failure, InvalidInput, Job
 from shared.queue.maintenance import TIMEOUT_MESSAGE
-from shared.queue.validation import json_text
+from shared.queue.validation import MAX_RUN_TIMEOUT_SECONDS, json_text
 from worker.context import JobContext, PermanentError
 from worker.handlers import Handler
 
@@ -68,6 +70,8 @@ class _Run:
     reason: str | None = None
     started: float = field(default_factory=time.monotonic)
     expired: bool = False  # the run timeout cancelled the task
+    timeout: float | None = None  # the run timeout, as extended
+    timer: asyncio.TimerHandle | None = None
 
 
 class Executor:
@@ -76,12 +80,14 @@ class Executor:
     def __init__(
         self, db: Database, worker_id: str, handlers: Mapping[str, Handler],
         http: Callable[[], httpx.AsyncClient], on_done: Callable[[Job, Outcome], None],
+        max_run_seconds: float = MAX_RUN_TIMEOUT_SECONDS,
     ) -> None:
         self._db = db
         self._worker_id = worker_id
         self._handlers = handlers
         self._http = http
         self._on_done = on_done
+        self.max_run_seconds = max_run_seconds
         self._runs: dict[int, _Run] = {}  # the current run of each job id
         self._active: set[_Run] = set()  # every run not ended yet (old attempts included)
         self._idle = asyncio.Event()
@@ -159,26 +165,28 @@ class Executor:
         handler = self._handlers.get(job.queue)
         if handler is None:  # only fetched queues with handlers: a bug if it happens
             return self._failed(run, Failure(job.id, f"no handler for queue {job.queue!r}"))
-        ctx = JobContext(job, self._worker_id, self._db, self._http)
-        timeout = job.run_timeout_seconds
-        timer = None if timeout is None else asyncio.get_running_loop().call_later(
-            timeout, self._expire, run)
+        ctx = JobContext(job, self._worker_id, self._db, self._http,
+                         lambda left: self._rearm(run, left), self.max_run_seconds)
+        run.timeout = job.run_timeout_seconds
+        if run.timeout is not None:
+            run.timer = asyncio.get_running_loop().call_later(run.timeout, self._expire, run)
         try:
             output = await handler(ctx)
         except asyncio.CancelledError:
             if self._took_back_expiry(run):
-                return self._timed_out(run, timeout)
+                return self._timed_out(run)
             raise
         except PermanentError as error:
             self._took_back_expiry(run)
             return self._failed(run, _failure_of(job, error, retry=False))
         except Exception as error:
             if self._took_back_expiry(run) and isinstance(error, TimeoutError):
-                return self._timed_out(run, timeout)
+                return self._timed_out(run)
             return self._failed(run, _failure_of(job, error, retry=True))
         finally:
-            if timer is not None:
-                timer.cancel()
+            if run.timer is not None:
+                run.timer.cancel()
+                run.timer = None
         self._took_back_expiry(run)  # the handler swallowed the timeout's cancellation
         try:
             json_text(output, "output")
@@ -187,6 +195,15 @@ class Executor:
                 job.id, f"the handler returned a value that cannot be stored: {error}",
                 retry=False))
         return Outcome(COMPLETED, self._elapsed(run), output=output)
+
+    def _rearm(self, run: _Run, seconds_left: float) -> None:
+        """The deadline moved: time out ``seconds_left`` from now instead."""
+        if run.timer is None or run.expired:  # ended, or timed out already
+            return
+        run.timer.cancel()
+        run.timeout = self._elapsed(run) + seconds_left
+        run.timer = asyncio.get_running_loop().call_later(
+            max(0.0, seconds_left), self._expire, run)
 
     def _expire(self, run: _Run) -> None:
         """The run timeout elapsed: cancel the handler, unless it is ending anyway."""
@@ -207,10 +224,10 @@ class Executor:
             current.uncancel()
         return True
 
-    def _timed_out(self, run: _Run, timeout: float | None) -> Outcome:
+    def _timed_out(self, run: _Run) -> Outcome:
         return Outcome(TIMEOUT, self._elapsed(run), failure=Failure(
             run.job.id, TIMEOUT_MESSAGE,
-            f"the handler was cancelled after the run timeout of {timeout:g} s"))
+            f"the handler was cancelled after the run timeout of {round(run.timeout or 0, 3):g} s"))
 
     def _failed(self, run: _Run, failure: Failure) -> Outcome:
         return Outcome(FAILED, self._elapsed(run), failure=failure)

@@ -103,7 +103,8 @@ class Runner:
         s = settings
         self.wakeup = Wakeup(self.concurrency, poll_seconds=s.poll_seconds,
                              trust_notifications=not s.poll_only)
-        self.executor = Executor(db, self.worker_id, self.handlers, self._http, self._on_done)
+        self.executor = Executor(db, self.worker_id, self.handlers, self._http, self._on_done,
+                                 s.max_run_seconds)
         self.completer = Completer(
             db, self.worker_id, window=s.complete_window_seconds, max_batch=s.complete_batch,
             db_timeout=s.db_timeout_seconds, on_flushed=self._on_flushed,

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from shared.queue.validation import QUEUE_NAME
+from shared.queue.validation import MAX_RUN_TIMEOUT_SECONDS, QUEUE_NAME
 from shared.settings import (
     SettingsError,
     env_bool,
@@ -90,6 +90,8 @@ class WorkerSettings:
     stall_seconds: float
     grace_seconds: float
     db_timeout_seconds: float
+    # How long a handler may extend its run to, from its start (ctx.extend_deadline).
+    max_run_seconds: float
 
     # Reporting results.
     complete_window_seconds: float
@@ -157,6 +159,8 @@ class WorkerSettings:
             grace_seconds=env_float(env, "MS8_WORKER_GRACE_SECONDS", 30.0, low=0, high=DAY),
             db_timeout_seconds=env_float(
                 env, "MS8_WORKER_DB_TIMEOUT_SECONDS", 30.0, low=0.1, high=3600),
+            max_run_seconds=env_float(
+                env, "MS8_MAX_RUN_SECONDS", 6 * 3600.0, low=1.0, high=MAX_RUN_TIMEOUT_SECONDS),
             complete_window_seconds=env_float(
                 env, "MS8_COMPLETE_WINDOW_MS", 5.0, low=0, high=10_000) / 1000,
             complete_batch=env_int(env, "MS8_COMPLETE_BATCH", 500, low=1, high=10_000),

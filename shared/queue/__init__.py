@@ -15,7 +15,14 @@ from shared.queue.batches import (
 )
 from shared.queue.coalesce import SendCoalescer
 from shared.queue.errors import InvalidInput, InvalidState, NotFound, QueueError, SingletonTaken
-from shared.queue.fetch import fetch, heartbeat, next_start_after, release, set_progress
+from shared.queue.fetch import (
+    extend_deadline,
+    fetch,
+    heartbeat,
+    next_start_after,
+    release,
+    set_progress,
+)
 from shared.queue.finish import (
     Failure,
     cancel,
@@ -73,7 +80,8 @@ __all__ = [
     "ALL_STATES", "FINISHED_STATES", "WAITING_STATES", "Batch", "BatchTotals", "FailResult",
     "Failure", "InvalidInput", "InvalidState", "Job", "JobSpec", "NotFound", "QueueError",
     "QueuePolicy", "Reclaimed", "Sent", "SingletonTaken", "cancel", "complete", "complete_many",
-    "count_jobs", "create_batch", "create_queue", "delete", "fail", "fail_many", "fetch",
+    "count_jobs", "create_batch", "create_queue", "delete", "extend_deadline", "fail",
+    "fail_many", "fetch",
     "finish_batches", "finish_pending_batches", "get_batch", "get_job", "get_queue",
     "heartbeat", "list_batches", "list_jobs", "list_queues", "next_start_after",
     "pause_queue", "prune_history", "reclaim_lost_jobs", "redrive", "release",

@@ -1,5 +1,5 @@
 """What a worker does with the hot table: claim jobs, keep them alive, report progress,
-hand them back."""
+extend their deadline, hand them back."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import asyncpg
 
 from shared.db import Database
 from shared.queue import validation as check
-from shared.queue.errors import InvalidInput
+from shared.queue.errors import InvalidInput, InvalidState, NotFound
 from shared.queue.models import Job
 
 
@@ -75,3 +75,41 @@ async def set_progress(
         check.message(message), worker_id,
     )
     return found is not None
+
+
+async def extend_deadline(
+    db: Database, job_id: int, seconds: float, *, worker_id: str,
+    max_run_seconds: float = check.MAX_RUN_TIMEOUT_SECONDS,
+    conn: asyncpg.Connection | None = None,
+) -> float | None:
+    """Give an active job ``seconds`` more from now before its run times out; returns the
+    seconds it has left (None when it has no run timeout: nothing to extend).
+
+    The extension is the job's run timeout, counted from the start of the run, grown to
+    cover it (never shrunk), so the worker's timer and maintenance's reclaim both honour
+    it, and later attempts of the job keep it. A run may not be extended past
+    ``max_run_seconds`` from its start (``InvalidInput``), so a handler cannot keep its
+    job forever; a job that is not active, or held by another worker, is ``InvalidState``.
+    """
+    job_id = check.job_id(job_id)
+    seconds = check.seconds(seconds, "seconds", 0, check.MAX_RUN_TIMEOUT_SECONDS,
+                            low_open=True)
+    limit = check.seconds(max_run_seconds, "max_run_seconds", 0,
+                          check.MAX_RUN_TIMEOUT_SECONDS, low_open=True)
+    ex = conn or db.pool
+    row = await ex.fetchrow(db.queries.extend_run_timeout, job_id, worker_id, seconds, limit)
+    if row is not None:
+        return float(row["seconds_left"])
+    found = await ex.fetchrow(db.queries.get_job, job_id)
+    if found is None:
+        raise NotFound("job", job_id)
+    job = Job.from_record(found)
+    if job.state != "active" or job.worker_id != worker_id:
+        held = f" (held by {job.worker_id})" if job.state == "active" else ""
+        raise InvalidState(f"cannot extend the deadline of job {job_id}: it is {job.state}"
+                           f"{held}, not active in worker {worker_id}")
+    if job.run_timeout_seconds is None:
+        return None
+    raise InvalidInput("seconds", (
+        f"{seconds:g} s more would take job {job_id}'s run past {limit:g} s from its start "
+        "(the most a run may be extended to)"))

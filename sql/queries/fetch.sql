@@ -32,3 +32,21 @@ UPDATE /*schema*/jobs
 SET progress = $2::smallint, progress_message = $3::text
 WHERE id = $1::bigint AND state = 'active' AND ($4::text IS NULL OR worker_id = $4::text)
 RETURNING id;
+
+-- name: extend_run_timeout
+-- Let active job $1, held by worker $2, run until $3 seconds from now: its run timeout
+-- (counted from started_at, as the worker's timer and maintenance count it) grows to
+-- cover that, never shrinks, and never past $4 seconds unless it was longer already.
+-- No row when the job is not active, not held by $2, has no run timeout, or the cap
+-- refuses.
+UPDATE /*schema*/jobs j
+SET run_timeout_seconds = greatest(
+        j.run_timeout_seconds,
+        extract(epoch FROM now() - j.started_at)::double precision + $3::double precision)
+WHERE j.id = $1::bigint AND j.state = 'active' AND j.worker_id = $2::text
+  AND j.run_timeout_seconds IS NOT NULL
+  AND extract(epoch FROM now() - j.started_at)::double precision + $3::double precision
+      <= greatest($4::double precision, j.run_timeout_seconds)
+RETURNING j.run_timeout_seconds,
+          extract(epoch FROM j.started_at + make_interval(secs => j.run_timeout_seconds)
+                  - now())::double precision AS seconds_left;

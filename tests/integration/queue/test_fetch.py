@@ -109,6 +109,57 @@ async def test_progress_is_recorded_and_published(db: Database, notifications) -
                          "message": "half-way there"}
 
 
+async def test_extending_a_deadline_grows_the_run_timeout_and_never_shrinks_it(
+    db: Database,
+) -> None:
+    sent = await queue.send(db, "long", run_timeout=5.0)
+    [job] = await queue.fetch(db, {"long": 1}, "w")
+    left = await queue.extend_deadline(db, job.id, 120, worker_id="w")
+    assert left is not None and 100 < left <= 120
+    extended = (await queue.get_job(db, sent.id)).run_timeout_seconds
+    assert extended is not None and 120 <= extended < 140
+    # A shorter extension leaves the later deadline as it is.
+    again = await queue.extend_deadline(db, job.id, 1, worker_id="w")
+    assert again is not None and again > 100
+    assert (await queue.get_job(db, sent.id)).run_timeout_seconds == extended
+
+
+async def test_a_deadline_cannot_be_extended_past_the_limit(db: Database) -> None:
+    await queue.send(db, "long", run_timeout=5.0)
+    [job] = await queue.fetch(db, {"long": 1}, "w")
+    assert await queue.extend_deadline(db, job.id, 50, worker_id="w", max_run_seconds=60)
+    with pytest.raises(InvalidInput, match="past 60 s from its start") as error:
+        await queue.extend_deadline(db, job.id, 90, worker_id="w", max_run_seconds=60)
+    assert error.value.field == "seconds"
+    stored = (await queue.get_job(db, job.id)).run_timeout_seconds
+    assert stored is not None and stored < 60
+
+
+@pytest.mark.parametrize("seconds", [0, -1, float("nan"), True, "10", 8 * 86400])
+async def test_extend_deadline_refuses_bad_seconds(db: Database, seconds) -> None:
+    await queue.send(db, "long")
+    [job] = await queue.fetch(db, {"long": 1}, "w")
+    with pytest.raises(InvalidInput) as error:
+        await queue.extend_deadline(db, job.id, seconds, worker_id="w")
+    assert error.value.field == "seconds"
+
+
+async def test_extend_deadline_of_a_job_not_held_says_why(db: Database) -> None:
+    waiting = await queue.send(db, "long")
+    await queue.create_queue(db, "free", run_timeout_seconds=None)
+    untimed = await queue.send(db, "free")
+    with pytest.raises(queue.InvalidState, match="it is created"):
+        await queue.extend_deadline(db, waiting.id, 10, worker_id="w")
+    [job] = await queue.fetch(db, {"long": 1}, "w")
+    with pytest.raises(queue.InvalidState, match="held by w"):
+        await queue.extend_deadline(db, job.id, 10, worker_id="other")
+    with pytest.raises(queue.NotFound):
+        await queue.extend_deadline(db, 10**9, 10, worker_id="w")
+    await queue.fetch(db, {"free": 1}, "w")
+    assert await queue.extend_deadline(db, untimed.id, 10, worker_id="w") is None
+    assert (await queue.get_job(db, untimed.id)).run_timeout_seconds is None
+
+
 @pytest.mark.parametrize(
     ("wanted", "worker", "field"),
     [({"Bad": 1}, "w", "queue"), ({"q": -1}, "w", "limit"), ({"q": 1}, "", "worker_id")],

@@ -57,6 +57,22 @@ async def test_jobs_past_their_run_timeout_fail_with_timeout(db: Database) -> No
     assert (dead.queue, dead.origin_id) == ("slow-dead", sent.id)
 
 
+async def test_an_extended_deadline_holds_off_the_reclaim_until_it_passes(
+    db: Database,
+) -> None:
+    sent = await queue.send(db, "slow", run_timeout=10.0, retry_limit=0)
+    [job] = await queue.fetch(db, {"slow": 1}, "w")
+    left = await queue.extend_deadline(db, job.id, 60, worker_id="w")
+    assert left is not None and 10 < left <= 60
+    await age(db, [sent.id], "started_at", 30)  # past the queue's 10 s, within the 60 s
+    assert await queue.reclaim_lost_jobs(db, stall_seconds=60, timeout_grace_seconds=0) == []
+    assert (await queue.get_job(db, sent.id)).state == "active"
+    await age(db, [sent.id], "started_at", 40)  # now past the extended deadline too
+    [reclaimed] = await queue.reclaim_lost_jobs(db, stall_seconds=60, timeout_grace_seconds=0)
+    assert (reclaimed.id, reclaimed.reason, reclaimed.result.state) == (
+        sent.id, "timeout", "failed")
+
+
 async def test_a_job_locked_by_someone_else_is_left_for_the_next_pass(db: Database) -> None:
     sent = await queue.send(db, "q", retry_delay=0.0)
     await queue.fetch(db, {"q": 1}, "ghost")
