@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,7 @@ from shared import dburl
 from shared.backoff import Backoff
 from shared.channels import Channels
 from shared.logging import get_logger, mask_secrets
+from shared.outage import PROBE_CAP, PROBE_FIRST, Outage, QuietPoolFloor
 from shared.settings import Settings
 from shared.sql import Queries
 
@@ -65,14 +68,19 @@ def connect_args(settings: Settings, url: str) -> dict[str, Any]:
 
 @dataclass
 class Database:
-    """What every process holds: the pool, the direct URL, the queries of its schema."""
+    """What every process holds: the pool, the direct URL, the queries of its schema, and
+    the process's view of outages (``outage``, see ``shared.outage``)."""
 
     pool: asyncpg.Pool
     direct_url: str
     queries: Queries
     channels: Channels
     settings: Settings
-    _direct: list[asyncpg.Connection] = field(default_factory=list)
+    url: str = ""  # the pool's; empty: the direct URL
+    outage: Outage = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outage = Outage(self.probe, is_connection_error=is_connection_error)
 
     @property
     def schema(self) -> str:
@@ -86,7 +94,19 @@ class Database:
             server_settings={"application_name": "ms8-jobs direct"},
         )
 
+    async def probe(self) -> None:
+        """Open a fresh connection to each URL in use and ping: raises if any fails."""
+        for url in dict.fromkeys((self.url or self.direct_url, self.direct_url)):
+            conn = await asyncpg.connect(
+                **connect_args(self.settings, url), statement_cache_size=0,
+                server_settings={"application_name": "ms8-jobs probe"})
+            try:
+                await conn.fetchval(self.queries.ping, timeout=self.settings.connect_timeout)
+            finally:
+                await conn.close(timeout=self.settings.connect_timeout)
+
     async def close(self) -> None:
+        await self.outage.close()
         await self.pool.close()
 
     @contextlib.asynccontextmanager
@@ -110,7 +130,11 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     (``RESET ALL; UNLISTEN *; ...``) costs a round trip after every pooled statement."""
 
 
+_QUIET_POOL_FLOOR = QuietPoolFloor(lambda error: is_connection_error(error))
+
+
 async def create_pool(settings: Settings, url: str, application: str) -> asyncpg.Pool:
+    logging.getLogger("asyncpg.pool").addFilter(_QUIET_POOL_FLOOR)  # once: a set
     pool = await asyncpg.create_pool(
         **connect_args(settings, url),
         min_size=settings.pool_min,
@@ -137,6 +161,7 @@ async def open_database(
         lambda: create_pool(settings, url, application), what="database pool")
     return Database(
         pool=pool,
+        url=url,
         direct_url=direct_url or url,
         queries=Queries.load(settings.schema),
         channels=Channels(settings.schema),
@@ -146,23 +171,30 @@ async def open_database(
 
 async def retry_connection(
     connect: Callable[[], Awaitable[T]], *, what: str, attempts: int | None = None,
-    first_delay: float = 0.2, max_delay: float = 10.0,
+    first_delay: float = PROBE_FIRST, max_delay: float = PROBE_CAP,
 ) -> T:
-    """Call ``connect`` until it succeeds, backing off with jitter on connection errors."""
+    """Call ``connect`` until it succeeds, backing off with jitter on connection errors
+    (to under a second, so that a process starting before its database is up is at work
+    within a second of it). One warning for the wait, one line when it is over."""
     backoff = Backoff(first_delay, max_delay)
     tried = 0
+    started = time.monotonic()
     while True:
         try:
-            return await connect()
+            result = await connect()
         except CONNECTION_ERRORS as error:
             tried += 1
             if attempts is not None and tried >= attempts:
                 raise
-            log.warning(
-                "database unreachable, retrying", what=what, error=mask_secrets(str(error)),
-                retry_in=round(backoff.delay, 2),
-            )
+            (log.warning if tried == 1 else log.debug)(
+                "database unreachable", what=what, error=mask_secrets(str(error)),
+                retry_in=round(backoff.delay, 2))
             await backoff.sleep()
+            continue
+        if tried:
+            log.info("database back", what=what,
+                     after_seconds=round(time.monotonic() - started, 2))
+        return result
 
 
 def is_connection_error(error: BaseException) -> bool:

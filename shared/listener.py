@@ -1,7 +1,8 @@
 """LISTEN on a dedicated session connection that heals itself.
 
 NOTIFY is a hint, never the only path: the connection is health-checked with a cheap
-query under a timeout, a lost one is re-opened with backoff and re-LISTENed, and every
+query under a timeout, a lost one is re-opened with backoff (cut short when the
+process's outage watch sees the database back, ``shared.outage``) and re-LISTENed, and every
 (re)connection calls ``on_connect`` so that the owner fetches once to catch up on what it
 missed while deaf.
 
@@ -91,14 +92,16 @@ class Listener:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                if not is_connection_error(error) and not isinstance(
-                        error, asyncpg.PostgresError):
-                    log.exception("listener failed unexpectedly")
-                log.warning("listener connection lost", error=mask_secrets(str(error)),
-                            retry_in=round(backoff.delay, 2))
+                if is_connection_error(error):
+                    self._db.outage.report("listener", error)
+                else:
+                    if not isinstance(error, asyncpg.PostgresError):
+                        log.exception("listener failed unexpectedly")
+                    log.warning("listener connection lost", error=mask_secrets(str(error)),
+                                retry_in=round(backoff.delay, 2))
             self.listening.clear()
             await self._close()
-            await backoff.sleep()
+            await self._db.outage.pause(backoff.next())
             self.reconnects += 1
 
     async def _connect(self) -> None:

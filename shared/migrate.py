@@ -120,7 +120,7 @@ async def run_migrations() -> None:
     configure_logging("migrate", settings.log_level, settings.log_format)
     _, direct = resolve_urls(settings)
     conn = await retry_connection(lambda: asyncpg.connect(**connect_args(settings, direct)),
-                                  what="migrate", attempts=10)
+                                  what="migrate", attempts=10, max_delay=10.0)
     try:
         queries = Queries.load(settings.schema)
         applied = await migrate(conn, queries)

@@ -112,7 +112,7 @@ class Completer:
             if await self.flush_once():
                 backoff.reset()
             else:
-                await backoff.sleep()
+                await self._db.outage.pause(backoff.next())
             if len(self):
                 self._wake.set()
                 self._now.set()
@@ -143,8 +143,7 @@ class Completer:
         except Exception as error:
             if is_connection_error(error):
                 self.failed_flushes += 1
-                log.warning("results not reported yet, will retry", pending=len(self),
-                            error=mask_secrets(str(error)))
+                self._db.outage.report("completer", error)
                 return False
             log.exception("results refused by the database; retrying them one by one")
             return await self._send_one_by_one(completions + failures)

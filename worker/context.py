@@ -21,7 +21,7 @@ import httpx
 
 from shared import queue
 from shared.db import Database, is_connection_error
-from shared.logging import get_logger, mask_secrets
+from shared.logging import get_logger
 from shared.queue import Job
 from shared.queue.validation import MAX_RUN_TIMEOUT_SECONDS
 
@@ -77,7 +77,7 @@ class JobContext:
         except Exception as error:
             if not is_connection_error(error):
                 raise
-            self.log.warning("progress not recorded", error=mask_secrets(str(error)))
+            self.db.outage.report("progress", error)
             return False
 
     async def extend_deadline(self, seconds: float) -> float | None:

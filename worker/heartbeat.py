@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from shared import queue
 from shared.db import Database, is_connection_error
-from shared.logging import get_logger, mask_secrets
+from shared.logging import get_logger
 
 log = get_logger(__name__)
 
@@ -52,8 +52,7 @@ class Heartbeat:
             if not is_connection_error(error):
                 log.exception("heartbeat failed")
             else:
-                log.warning("heartbeat not sent, database unreachable", jobs=len(ids),
-                            error=mask_secrets(str(error)))
+                self._db.outage.report("heartbeat", error)
             return
         self.beats += 1
         lost = ids - alive

@@ -72,8 +72,7 @@ class Registration:
                 if not is_connection_error(error):
                     log.exception("registry update failed")
                 else:
-                    log.warning("registry not updated, database unreachable",
-                                error=mask_secrets(str(error)))
+                    self._db.outage.report("registry", error)
 
     async def deregister(self, timeout: float | None = None) -> bool:
         """Delete the row; False when the database could not be reached in time."""

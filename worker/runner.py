@@ -18,8 +18,10 @@ Background loops: the completer (batched results), the heartbeat (one statement 
 interval for every held job), the registry touch, the listener (wakeup and cancel
 channels; absent in poll-only mode) and, if enabled, the maintenance campaign.
 
-Database outages: every loop catches connection errors, logs them and retries with
-backoff; results wait in the completer until they can be reported; a fetch that failed
+Database outages: every loop catches connection errors, reports them to the process's
+outage watch (``shared.outage``: one warning per outage, one line when it is over) and
+retries with backoff, cut short the moment the watch sees the database back; results
+wait in the completer until they can be reported; a fetch that failed
 on a lost connection may have claimed jobs whose reply never came, so the next fetch
 first hands back whatever this worker holds without knowing (``release_orphans``); the
 listener's reconnect makes every queue due, so missed notifications cost nothing.
@@ -45,7 +47,7 @@ from shared import queue
 from shared.backoff import Backoff
 from shared.db import Database, is_connection_error, retry_connection
 from shared.listener import Listener
-from shared.logging import get_logger, mask_secrets
+from shared.logging import get_logger
 from shared.queue import Job
 from worker.completer import Completer
 from worker.executor import (
@@ -241,15 +243,12 @@ class Runner:
                 self.metrics.db_errors.labels("fetch").inc()
                 if is_connection_error(error):
                     self._orphans_possible = True
-                    log.warning("fetch failed, database unreachable",
-                                error=mask_secrets(str(error)), retry_in=round(backoff.delay, 2))
+                    self.db.outage.report("fetch", error)
                 else:
                     log.exception("fetch failed")
                 for name in wanted:
                     self.wakeup.notified(name, None)
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(backoff.next()):
-                        await self._stopping.wait()
+                await self.db.outage.pause(backoff.next(), unless=self._stopping)
 
     async def _fetch(self, wanted: dict[str, int]) -> None:
         timeout = self.settings.db_timeout_seconds
@@ -282,8 +281,7 @@ class Runner:
             except Exception as error:
                 if not is_connection_error(error):
                     raise
-                log.warning("next start unknown, database unreachable",
-                            error=mask_secrets(str(error)))
+                self.db.outage.report("next start", error)
                 return
             self.wakeup.arm(ask, start_after)
 

@@ -1,13 +1,21 @@
 """End-to-end fixtures: ``processes`` starts subprocesses against this test's database
-and kills them all at teardown (showing their output when the test failed)."""
+and kills them all at teardown (showing their output when the test failed);
+``own_cluster`` is a PostgreSQL server of the test's own, to stop, crash and restart."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
+import asyncpg
 import pytest
 
-from tests.conftest import SCHEMA
+from shared.embedded import EmbeddedPostgres
+from shared.migrate import migrate
+from shared.sql import Queries
+from tests.conftest import SCHEMA, TEST_SERVER_SETTINGS, with_database
 from tests.e2e.processes import Processes
 
 
@@ -26,3 +34,29 @@ def processes(db_url: str, request: pytest.FixtureRequest) -> Iterator[Processes
     finally:
         report = getattr(request.node, "report_call", None)
         group.close(show_output=report is not None and report.failed)
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL cluster of this test's own, which it may stop, restart and kill."""
+    parent = Path(tempfile.mkdtemp(prefix="ms8-own-cluster-"))
+    parent.chmod(0o711)  # as root the server runs as another user, who must traverse it
+    server = EmbeddedPostgres(parent / "pg", settings=TEST_SERVER_SETTINGS)
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+async def start_migrated(cluster: EmbeddedPostgres) -> str:
+    """Start ``cluster`` and migrate its ``postgres`` database; returns that URL."""
+    import asyncio
+
+    url = with_database(await asyncio.to_thread(cluster.start), "postgres")
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn, Queries.load(SCHEMA))
+    finally:
+        await conn.close()
+    return url

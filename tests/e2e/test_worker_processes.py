@@ -8,20 +8,16 @@ nothing lost, nothing completed twice, one maintenance leader, fleet caps held.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import signal
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from shared import queue
 from shared.db import Database, is_connection_error, open_database
 from shared.embedded import EmbeddedPostgres
-from shared.migrate import migrate
 from shared.queue import JobSpec
 from tests import conftest as base
+from tests.e2e.conftest import start_migrated
 from tests.e2e.processes import Process, Processes
 from tests.support import wait_until
 
@@ -224,31 +220,13 @@ async def test_bad_settings_exit_with_status_2_naming_the_flag(processes: Proces
                for line in proc.lines), proc.tail()
 
 
-@pytest.fixture
-def own_cluster() -> Iterator[EmbeddedPostgres]:
-    """A PostgreSQL cluster of this test's own, which it may restart and kill."""
-    parent = Path(tempfile.mkdtemp(prefix="ms8-worker-outage-"))
-    parent.chmod(0o711)  # as root the server runs as another user, who must traverse it
-    server = EmbeddedPostgres(parent / "pg", settings=base.TEST_SERVER_SETTINGS)
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(parent, ignore_errors=True)
-
-
 async def test_a_postgres_restart_and_crash_mid_drain_lose_no_job(
     own_cluster: EmbeddedPostgres, processes: Processes,
 ) -> None:
-    url = base.with_database(await asyncio.to_thread(own_cluster.start), "postgres")
+    url = await start_migrated(own_cluster)
     total = 3000
     db = await open_database(base.test_settings(url), "test")
     try:
-        conn = await db.connect_direct()
-        try:
-            await migrate(conn, db.queries)
-        finally:
-            await conn.close()
         await queue.create_queue(db, "sleep", retry_delay_seconds=0.0)
         worker = start_worker(processes, "survivor", "sleep=20", DATABASE_URL=url,
                               MS8_STALL_SECONDS="10")
@@ -277,14 +255,9 @@ async def _past_in(db: Database, n: int) -> bool:
 async def test_sigterm_while_postgres_is_down_gives_up_within_its_budget(
     own_cluster: EmbeddedPostgres, processes: Processes,
 ) -> None:
-    url = base.with_database(await asyncio.to_thread(own_cluster.start), "postgres")
+    url = await start_migrated(own_cluster)
     db = await open_database(base.test_settings(url), "test")
     try:
-        conn = await db.connect_direct()
-        try:
-            await migrate(conn, db.queries)
-        finally:
-            await conn.close()
         sent = await queue.send(db, "sleep", {"seconds": 3600}, retry_delay=0.0)
         worker = start_worker(processes, "stranded", "sleep", DATABASE_URL=url,
                               MS8_WORKER_GRACE_SECONDS="0.2",

@@ -116,13 +116,15 @@ class Leadership(_Leader):
                 await self._close(graceful=True)
                 raise
             except Exception as error:
-                if not is_connection_error(error) and not isinstance(
-                        error, asyncpg.PostgresError):
-                    log.exception("maintenance leadership failed unexpectedly")
-                log.warning("maintenance leadership interrupted", error=mask_secrets(str(error)),
-                            retry_in=round(backoff.delay, 2))
+                if is_connection_error(error):
+                    self._db.outage.report("maintenance leadership", error)
+                else:
+                    if not isinstance(error, asyncpg.PostgresError):
+                        log.exception("maintenance leadership failed unexpectedly")
+                    log.warning("maintenance leadership interrupted",
+                                error=mask_secrets(str(error)), retry_in=round(backoff.delay, 2))
                 await self._close(graceful=False)
-            await backoff.sleep()
+            await self._db.outage.pause(backoff.next())
 
     async def _acquire(self, conn: asyncpg.Connection) -> None:
         while True:
