@@ -34,5 +34,7 @@ async def test_delivers_and_reconnects_after_its_backend_is_terminated(db: Datab
         await queue.send(db, "two")
         await wait_until(lambda: any(p["queue"] == "two" for _, p in received))
         assert listener.reconnects >= 1
+        # The database answered all along: a lost connection, not an outage.
+        assert db.outage.outages == 0 and not db.outage.active
     finally:
         await listener.stop()
