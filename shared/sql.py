@@ -8,6 +8,9 @@ values. Placeholders:
 - ``/*schema*/``       the quoted schema and a dot: ``"ms8jobs".``
 - ``/*schema_name*/``  the quoted schema alone: ``"ms8jobs"``
 - ``/*channel*/``      inside string literals, the bare schema and a dot (NOTIFY channels)
+- ``/*analytics*/``    the quoted schema of the MS8 domain tables and a dot:
+                       ``"ms8jobs_analytics".`` (its own schema, apart from the queue's)
+- ``/*analytics_name*/`` that schema alone: ``"ms8jobs_analytics"``
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from types import MappingProxyType
 
 SQL_DIR = Path(os.environ.get("MS8_SQL_DIR", Path(__file__).resolve().parent.parent / "sql"))
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
+# The MS8 domain's tables live in "<schema>_analytics" (user-roles, snapshots, runs).
+ANALYTICS_SUFFIX = "_analytics"
 _HEADER = re.compile(r"^-- name: ([a-z0-9_]+)[ \t]*$", re.MULTILINE)
 
 
@@ -42,7 +47,9 @@ def render(text: str, schema: str) -> str:
     """Fill the schema placeholders of a query or migration."""
     check_schema_name(schema)
     return (
-        text.replace("/*schema*/", f'"{schema}".')
+        text.replace("/*analytics*/", f'"{schema}{ANALYTICS_SUFFIX}".')
+        .replace("/*analytics_name*/", f'"{schema}{ANALYTICS_SUFFIX}"')
+        .replace("/*schema*/", f'"{schema}".')
         .replace("/*schema_name*/", f'"{schema}"')
         .replace("/*channel*/", f"{schema}.")
     )

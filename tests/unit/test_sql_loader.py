@@ -48,3 +48,11 @@ def test_all_project_queries_load_and_a_missing_name_fails_clearly() -> None:
 def test_a_schema_name_with_a_trailing_newline_is_refused() -> None:
     with pytest.raises(SqlError):
         check_schema_name("ms8jobs\n")
+
+
+def test_the_analytics_tables_have_a_schema_of_their_own() -> None:
+    sql = ("SELECT * FROM /*analytics*/snapshots JOIN /*schema*/jobs; "
+           "CREATE SCHEMA /*analytics_name*/")
+    assert render(sql, "tenant_1") == (
+        'SELECT * FROM "tenant_1_analytics".snapshots JOIN "tenant_1".jobs; '
+        'CREATE SCHEMA "tenant_1_analytics"')
