@@ -53,6 +53,7 @@ from shared.queue.models import (
 )
 from shared.queue.queues import (
     create_queue,
+    declare_queue,
     get_queue,
     list_queues,
     pause_queue,
@@ -80,7 +81,8 @@ __all__ = [
     "ALL_STATES", "FINISHED_STATES", "WAITING_STATES", "Batch", "BatchTotals", "FailResult",
     "Failure", "InvalidInput", "InvalidState", "Job", "JobSpec", "NotFound", "QueueError",
     "QueuePolicy", "Reclaimed", "Sent", "SingletonTaken", "cancel", "complete", "complete_many",
-    "count_jobs", "create_batch", "create_queue", "delete", "extend_deadline", "fail",
+    "count_jobs", "create_batch", "create_queue", "declare_queue", "delete",
+    "extend_deadline", "fail",
     "fail_many", "fetch",
     "finish_batches", "finish_pending_batches", "get_batch", "get_job", "get_queue",
     "heartbeat", "list_batches", "list_jobs", "list_queues", "next_start_after",

@@ -60,15 +60,33 @@ def _unknown(changes: dict[str, Any]) -> None:
 async def create_queue(db: Database, name: str, **policy: Any) -> QueuePolicy:
     """Create a queue with the given policy (defaults for the rest); if it exists, update it
     with the given settings instead."""
-    _unknown(policy)
-    wanted = _checked(replace(DEFAULT_POLICY, name=name, **policy))
     async with db.pool.acquire() as conn, conn.transaction():
-        if wanted.dead_letter is not None:
-            await conn.execute(db.queries.ensure_queues, [wanted.dead_letter])
-        row = await conn.fetchrow(db.queries.insert_queue, *_args(wanted))
+        row = await _insert(db, conn, name, policy)
         if row is None:
             return await _update(db, conn, name, policy)
     return QueuePolicy.from_record(row)
+
+
+async def declare_queue(db: Database, name: str, **policy: Any) -> QueuePolicy:
+    """Create a queue with the given policy unless it exists; an existing queue keeps its
+    settings, so an application can declare the policy it wants before it sends while an
+    operator's later change still wins. Returns the queue's policy as it now is."""
+    async with db.pool.acquire() as conn, conn.transaction():
+        row = await _insert(db, conn, name, policy)
+        if row is None:
+            row = await conn.fetchrow(db.queries.get_queue, name)
+    return QueuePolicy.from_record(row)
+
+
+async def _insert(
+    db: Database, conn: asyncpg.Connection, name: str, policy: dict[str, Any],
+) -> Any:
+    """Insert the queue; no row when it exists."""
+    _unknown(policy)
+    wanted = _checked(replace(DEFAULT_POLICY, name=name, **policy))
+    if wanted.dead_letter is not None:
+        await conn.execute(db.queries.ensure_queues, [wanted.dead_letter])
+    return await conn.fetchrow(db.queries.insert_queue, *_args(wanted))
 
 
 async def update_queue(db: Database, name: str, **changes: Any) -> QueuePolicy:

@@ -22,6 +22,16 @@ async def test_create_update_and_list_queues(db: Database) -> None:
     assert [q.name for q in await queue.list_queues(db)] == ["imports", "imports-dead"]
 
 
+async def test_a_declared_policy_never_overwrites_an_existing_queue(db: Database) -> None:
+    declared = await queue.declare_queue(db, "reports", retry_limit=5, run_timeout_seconds=60)
+    assert (declared.retry_limit, declared.run_timeout_seconds) == (5, 60)
+    await queue.update_queue(db, "reports", retry_limit=1)
+    again = await queue.declare_queue(db, "reports", retry_limit=5)
+    assert (again.retry_limit, again.run_timeout_seconds) == (1, 60)
+    with pytest.raises(InvalidInput):
+        await queue.declare_queue(db, "reports", colour="blue")
+
+
 @pytest.mark.parametrize(
     ("settings", "field"),
     [
