@@ -175,7 +175,7 @@ async def test_every_named_query_prepares_against_the_migrated_schema(db_url: st
 def test_every_named_query_is_used_by_the_code() -> None:
     code = "\n".join(
         path.read_text()
-        for folder in ("shared", "api", "worker", "scheduler")
+        for folder in ("shared", "api", "worker", "scheduler", "analytics")
         if (ROOT / folder).exists()
         for path in (ROOT / folder).rglob("*.py")
     )
