@@ -10,6 +10,12 @@
     ms8-jobs queue set NAME key=value...  change a queue's policy
     ms8-jobs redrive DEAD_LETTER_QUEUE    send dead letters back
 
+More commands come from ``ms8_jobs.commands`` entry points (``ms8-jobs seed`` of the
+analytics package, say): each names a function that adds its sub-parser and returns the
+coroutine function to run with the database and the parsed arguments. Entry points keep
+the dependency pointing the right way: the package adds to the CLI, ``shared`` never
+imports it.
+
 Errors are printed as one line naming what is wrong, with exit status 2.
 """
 
@@ -20,6 +26,7 @@ import asyncio
 import dataclasses
 import sys
 from collections.abc import Awaitable, Callable
+from importlib.metadata import entry_points
 from typing import Any
 
 import orjson
@@ -59,7 +66,16 @@ async def _stats(db: Database) -> None:
         print(f"{name:<{width}}  " + "  ".join(f"{counts[name].get(s, 0):>9}" for s in states))
 
 
-def _parser() -> argparse.ArgumentParser:
+COMMANDS_GROUP = "ms8_jobs.commands"
+Command = Callable[[Database, argparse.Namespace], Awaitable[None]]
+
+
+def _add_commands(sub: Any) -> dict[str, Command]:
+    """The sub-commands of installed packages (entry points of ``COMMANDS_GROUP``)."""
+    return {point.name: point.load()(sub) for point in entry_points(group=COMMANDS_GROUP)}
+
+
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     parser = argparse.ArgumentParser(prog="ms8-jobs", description="Operate ms8-jobs.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply missing migrations")
@@ -83,10 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("settings", nargs="*", help="key=value (for set)")
     redrive = sub.add_parser("redrive", help="send dead letters back to their queues")
     redrive.add_argument("queue")
-    return parser
+    return parser, _add_commands(sub)
 
 
-async def _run(args: argparse.Namespace, settings: Settings) -> None:
+async def _run(
+    args: argparse.Namespace, settings: Settings, commands: dict[str, Command],
+) -> None:
     if args.command == "migrate":
         from shared.migrate import run_migrations
 
@@ -94,7 +112,9 @@ async def _run(args: argparse.Namespace, settings: Settings) -> None:
         return
 
     async def act(db: Database) -> None:
-        if args.command == "stats":
+        if args.command in commands:
+            await commands[args.command](db, args)
+        elif args.command == "stats":
             await _stats(db)
         elif args.command == "send":
             data = orjson.loads(args.data)
@@ -128,14 +148,15 @@ async def _run(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
+    parser, commands = _parser()
+    args = parser.parse_args(argv)
     if args.command == "db":
         from shared.embedded import main as embedded_main
 
         sys.exit(embedded_main([args.action]))
     try:
         settings = Settings.from_env()
-        asyncio.run(_run(args, settings))
+        asyncio.run(_run(args, settings, commands))
     except (SettingsError, queue.QueueError, orjson.JSONDecodeError) as error:
         print(f"ms8-jobs: {error}", file=sys.stderr)
         sys.exit(2)
