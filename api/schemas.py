@@ -214,15 +214,13 @@ def components(max_jobs: int) -> dict[str, Schema]:
     job_list: Schema = {"type": "array", "items": ref("JobSpec"), "minItems": 1,
                         "maxItems": max_jobs}
     return {
+        # Any JSON, described without a type: code generators choke on the recursive
+        # anyOf that would spell it out (openapi-python-client drops every operation
+        # using it, openapi-typescript's output fails tsc --strict). The validator walks
+        # it with ``json_value``, which refuses what PostgreSQL cannot store (NUL).
         "JsonValue": {
-            "description": "Any JSON value whose strings (and keys) contain no NUL.",
-            "anyOf": [
-                {"type": "null"}, {"type": "boolean"}, {"type": "number"},
-                {"type": "string", "pattern": NO_NUL},
-                {"type": "array", "items": ref("JsonValue")},
-                {"type": "object", "propertyNames": {"pattern": NO_NUL},
-                 "additionalProperties": ref("JsonValue")},
-            ],
+            "description": "Any JSON value (object, array, string, number, boolean or "
+                           "null); its strings and keys cannot contain NUL (\\u0000).",
         },
         "Error": obj(
             {"code": {"type": "string", "description": "stable, for programs"},
@@ -305,7 +303,8 @@ def components(max_jobs: int) -> dict[str, Schema]:
 
 
 def json_value(value: Any, field: str) -> Any:
-    """The ``JsonValue`` component, walked without recursion (data may nest deeply)."""
+    """The ``JsonValue`` component: any JSON without NUL in its strings and keys, walked
+    without recursion (data may nest deeply)."""
     from api.validator import SchemaViolation
 
     stack: list[tuple[Any, str]] = [(value, field)]
