@@ -25,12 +25,11 @@ async def jobs(live_url: str) -> AsyncIterator[HttpJobQueue]:
         yield client
 
 
-async def run(db: Database, job_id: int, *reports: tuple[int, str]) -> None:
-    """What a worker does: claim the job, report progress, complete it."""
+async def run(db: Database, job_id: int, *, complete: bool = False) -> None:
+    """What a worker does: claim the job (and, if told, complete it)."""
     await wait_until(lambda: core.fetch(db, {"reports": 1}, "w1"), message="a job to claim")
-    for progress, message in reports:
-        await core.set_progress(db, job_id, progress, message)
-    await core.complete(db, job_id, {"rows": 3})
+    if complete:
+        await core.complete(db, job_id, {"rows": 3})
 
 
 async def test_add_status_and_wait_over_the_event_stream(
@@ -41,27 +40,37 @@ async def test_add_status_and_wait_over_the_event_stream(
     assert (job.queue, job.state, job.data, job.priority) == (
         "reports", "created", {"user_role": 42}, 10)
     waiting = asyncio.create_task(jobs.wait_for_end(sent.id, timeout=20))
-    await run(db, sent.id)
+    await run(db, sent.id, complete=True)
     ended = await waiting
     assert (ended.state, ended.output) == ("completed", {"rows": 3})
 
 
 @pytest.mark.parametrize("stream", [True, False], ids=["events", "polling"])
 async def test_progress_until_the_end(db: Database, live_url: str, stream: bool) -> None:
+    seen: list[tuple[str, int]] = []
+
+    async def work(job_id: int) -> None:
+        """A worker that goes on only once the client has seen each step (the stream
+        coalesces a burst of changes into one event, and polling may skip some)."""
+        await run(db, job_id)
+        await wait_until(lambda: ("active", 0) in seen, message="active seen")
+        for progress in (30, 60):
+            await core.set_progress(db, job_id, progress, f"at {progress}")
+            await wait_until(lambda p=progress: ("active", p) in seen, message=f"{progress}")
+        await core.complete(db, job_id, {"rows": 3})
+
     async with HttpJobQueue(live_url, api_key=WRITER_SECRET, poll_interval=0.02,
                             use_event_stream=stream) as jobs:
         sent = await jobs.add("reports")
-        seen: list[tuple[str, int]] = []
         worker: asyncio.Task[None] | None = None
         async for job in jobs.progress(sent.id):
             seen.append((job.state, job.progress))
             if worker is None:
-                worker = asyncio.create_task(run(db, sent.id, (30, "a"), (60, "b")))
+                worker = asyncio.create_task(work(sent.id))
         assert worker is not None
         await worker
-    assert seen[0] == ("created", 0) and seen[-1] == ("completed", 100)
-    if stream:  # every change is streamed; polling may skip some
-        assert ("active", 30) in seen and ("active", 60) in seen
+    assert seen == [("created", 0), ("active", 0), ("active", 30), ("active", 60),
+                    ("completed", 100)]
 
 
 async def test_cancel_and_errors_by_code(live_url: str, jobs: HttpJobQueue) -> None:
