@@ -1,4 +1,5 @@
-"""Queues over HTTP: their policies and job counts per state, pause/resume, redrive.
+"""Queues over HTTP: their policies and job counts per state, pause/resume, redrive, and
+cancelling every waiting job of a queue at once.
 
 Counts come from ``shared.queue.count_jobs`` (the hot table plus the history counters the
 triggers keep), so listing queues never scans finished jobs.
@@ -57,6 +58,11 @@ async def redrive(call: Call) -> Response:
     return wire.json_response({"ids": ids})
 
 
+async def cancel_waiting(call: Call) -> Response:
+    cancelled = await core.cancel_waiting(call.ctx.db, call.path["name"])
+    return wire.json_response({"cancelled": cancelled})
+
+
 _QUEUE = Reply("The queue, with its job counts.", "Queue")
 _NOT_FOUND = ("not_found",)
 
@@ -83,4 +89,11 @@ ENDPOINTS = [
                                  {"type": "integer", "minimum": 1, "maximum": 100_000},
                                  "at most this many (default 1000)")],
              errors=_NOT_FOUND),
+    Endpoint("POST", "/queues/{name}/cancel-waiting", cancel_waiting,
+             "Cancel every waiting job of a queue", "cancelWaitingJobs", "queues",
+             {200: Reply("How many jobs were cancelled.", "CancelWaitingResult")},
+             scope="write", params=[NAME], errors=_NOT_FOUND,
+             description="Created, retrying and delayed jobs end as cancelled, as with a "
+                         "cancel of each; active jobs go on. Jobs sent meanwhile are left "
+                         "alone."),
 ]

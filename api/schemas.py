@@ -256,6 +256,8 @@ def components(max_jobs: int) -> dict[str, Schema]:
             "Settings to change; those left out keep their value (or the default, for a "
             "new queue). Applies to jobs sent afterwards.")),
         "RedriveResult": obj({"ids": {"type": "array", "items": ID}}),
+        "CancelWaitingResult": obj({"cancelled": integer(0, description=(
+            "how many waiting jobs were cancelled"))}),
         "BatchTotals": _counts(["waiting", "active", "completed", "failed", "cancelled"]),
         "Batch": _batch(),
         "BatchPage": obj({"batches": {"type": "array", "items": ref("Batch")},

@@ -7,6 +7,7 @@
     ms8-jobs job ID                       one job as JSON
     ms8-jobs cancel|resume ID...          act on jobs
     ms8-jobs queue {show,pause,resume} NAME
+    ms8-jobs queue cancel-waiting NAME    cancel every waiting job (active ones go on)
     ms8-jobs queue set NAME key=value...  change a queue's policy
     ms8-jobs redrive DEAD_LETTER_QUEUE    send dead letters back
 
@@ -94,7 +95,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
         act = sub.add_parser(name, help=f"{name} jobs")
         act.add_argument("ids", type=int, nargs="+")
     q = sub.add_parser("queue", help="show or change a queue")
-    q.add_argument("action", choices=["show", "pause", "resume", "set"])
+    q.add_argument("action", choices=["show", "pause", "resume", "set", "cancel-waiting"])
     q.add_argument("name")
     q.add_argument("settings", nargs="*", help="key=value (for set)")
     redrive = sub.add_parser("redrive", help="send dead letters back to their queues")
@@ -135,6 +136,8 @@ async def _run(
             _print_json(await queue.pause_queue(db, args.name))
         elif args.action == "resume":
             _print_json(await queue.resume_queue(db, args.name))
+        elif args.action == "cancel-waiting":
+            _print_json({"cancelled": await queue.cancel_waiting(db, args.name)})
         else:
             changes = {}
             for item in args.settings:

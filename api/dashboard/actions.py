@@ -73,6 +73,12 @@ async def _resume(db: Database, key: str) -> str:
     return f"Queue {key} resumed."
 
 
+async def _cancel_waiting(db: Database, key: str) -> str:
+    cancelled = await core.cancel_waiting(db, key)
+    return (f"Cancelled {cancelled} waiting job{'' if cancelled == 1 else 's'} of queue "
+            f"{key}; active jobs go on.")
+
+
 async def _run_now(db: Database, key: str) -> str:
     firing = await core.run_now(db, key)
     return f"Schedule {key} ran now: job {firing.job_id}."
@@ -91,6 +97,7 @@ async def _disable(db: Database, key: str) -> str:
 ACTIONS: dict[tuple[str, str], Action] = {
     ("jobs", "retry"): _retry_job, ("jobs", "cancel"): _cancel_job,
     ("queues", "pause"): _pause, ("queues", "resume"): _resume,
+    ("queues", "cancel-waiting"): _cancel_waiting,
     ("schedules", "run"): _run_now, ("schedules", "enable"): _enable,
     ("schedules", "disable"): _disable,
 }

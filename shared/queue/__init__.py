@@ -26,6 +26,7 @@ from shared.queue.fetch import (
 from shared.queue.finish import (
     Failure,
     cancel,
+    cancel_waiting,
     complete,
     complete_many,
     delete,
@@ -80,8 +81,8 @@ from shared.queue.watch import JobWatcher, wait_for_end
 __all__ = [
     "ALL_STATES", "FINISHED_STATES", "WAITING_STATES", "Batch", "BatchTotals", "FailResult",
     "Failure", "InvalidInput", "InvalidState", "Job", "JobSpec", "NotFound", "QueueError",
-    "QueuePolicy", "Reclaimed", "Sent", "SingletonTaken", "cancel", "complete", "complete_many",
-    "count_jobs", "create_batch", "create_queue", "declare_queue", "delete",
+    "QueuePolicy", "Reclaimed", "Sent", "SingletonTaken", "cancel", "cancel_waiting", "complete",
+    "complete_many", "count_jobs", "create_batch", "create_queue", "declare_queue", "delete",
     "extend_deadline", "fail",
     "fail_many", "fetch",
     "finish_batches", "finish_pending_batches", "get_batch", "get_job", "get_queue",

@@ -1,4 +1,5 @@
-"""Ending jobs — complete, fail (retry or for good), cancel — and bringing them back.
+"""Ending jobs — complete, fail (retry or for good), cancel (some, or a queue's waiting
+ones) — and bringing them back.
 
 Every statement here is set-based, so a worker completes a whole flush of jobs in one
 round trip. Jobs of batches are followed by a check that finishes the batches whose last
@@ -98,6 +99,29 @@ async def cancel(
     """Cancel waiting or active jobs; returns the ids cancelled (finished ones are skipped).
     Workers running one of them hear of it on the cancel channel and stop its handler."""
     return await _end_jobs(db, db.queries.cancel_jobs, job_ids, conn)
+
+
+async def cancel_waiting(db: Database, queue: str, *, chunk: int = 5000) -> int:
+    """Cancel every job waiting in ``queue`` (created, retry, delayed), leaving active ones
+    to run; returns how many were cancelled. They end in history as cancelled, like any
+    other cancel, and batches they emptied finish.
+
+    In chunks of ``chunk`` jobs, each its own short statement, up to the jobs that were
+    there when the call began: a queue of any size is emptied without one long lock, and
+    jobs sent meanwhile are left alone.
+    """
+    name = check.queue_name(queue)
+    chunk = check.integer(chunk, "chunk", 1, 100_000)
+    if await db.pool.fetchrow(db.queries.get_queue, name) is None:
+        raise NotFound("queue", name)
+    last_id = await db.pool.fetchval(db.queries.last_job_id)
+    cancelled = 0
+    while True:
+        rows = await db.pool.fetch(db.queries.cancel_waiting_jobs, name, chunk, last_id)
+        await _finish_batches_of(db, db.pool, rows)
+        cancelled += len(rows)
+        if len(rows) < chunk:
+            return cancelled
 
 
 async def resume(

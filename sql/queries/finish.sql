@@ -137,3 +137,34 @@ finished AS (
 SELECT id, batch_id FROM waiting
 UNION ALL
 SELECT id, batch_id FROM finished;
+
+-- name: cancel_waiting_jobs
+-- Cancel up to $2 waiting jobs (created or retry, delayed ones too) of queue $1 with ids up
+-- to $3 (the jobs there when the caller began, so a steady inflow cannot keep it going);
+-- active jobs are left alone. Rows a fetch has locked are skipped: they are becoming
+-- active. Reads the queue's waiting jobs through the partial index jobs_fetch.
+WITH picked AS (
+    SELECT id FROM /*schema*/jobs
+    WHERE queue = $1::text AND state IN ('created', 'retry') AND id <= $3::bigint
+    LIMIT $2::integer
+    FOR UPDATE SKIP LOCKED
+),
+done AS (
+    DELETE FROM /*schema*/jobs j USING picked p WHERE j.id = p.id RETURNING j.*
+)
+INSERT INTO /*schema*/history (
+    id, queue, state, priority, data, start_after, attempt, retry_limit, retry_delay_seconds,
+    retry_backoff, retry_delay_max_seconds, run_timeout_seconds, singleton_key, batch_id,
+    progress, progress_message, output, error_message, error_traceback, worker_id,
+    origin_id, origin_queue, created_at, started_at, heartbeat_at, completed_at)
+SELECT id, queue, 'cancelled', priority, data, start_after, attempt, retry_limit,
+       retry_delay_seconds, retry_backoff, retry_delay_max_seconds, run_timeout_seconds,
+       singleton_key, batch_id, progress, progress_message, output, error_message,
+       error_traceback, worker_id, origin_id, origin_queue, created_at, started_at,
+       heartbeat_at, now()
+FROM done
+RETURNING id, batch_id;
+
+-- name: last_job_id
+-- The last job id handed out (jobs sent later have larger ids).
+SELECT last_value FROM /*schema*/jobs_id_seq;

@@ -84,3 +84,36 @@ async def test_a_read_only_key_sees_no_buttons(browser: Any, live_url: str,
     await log_in(page, live_url, READER_SECRET, f"/dashboard/jobs/{job.id}")
     await expect(page.locator("h1")).to_contain_text(f"Job #{job.id}")
     await expect(page.get_by_role("button", name="Cancel")).to_have_count(0)
+
+
+async def test_cancel_waiting_asks_and_does_nothing_when_declined(
+    browser: Any, live_url: str, db: Database,
+) -> None:
+    from playwright.async_api import expect
+
+    await core.send_many(db, [core.JobSpec.of("bulk") for _ in range(3)])
+    [active] = await core.fetch(db, {"bulk": 1}, "worker-1")
+    page = await (await browser.new_context()).new_page()
+    await log_in(page, live_url, WRITER_SECRET)
+    asked: list[str] = []
+
+    async def decline(dialog: Any) -> None:
+        asked.append(dialog.message)
+        await dialog.dismiss()
+
+    page.once("dialog", decline)
+    button = page.locator('tr[data-queue="bulk"]').get_by_role("button", name="Cancel waiting")
+    await button.click()
+    await wait_until(lambda: asked, message="the confirmation")
+    assert asked == ["Cancel all 2 waiting jobs of queue bulk? Active jobs go on."]
+    assert (await core.count_jobs(db))["bulk"] == {"created": 2, "active": 1}
+
+    async def accept(dialog: Any) -> None:
+        await dialog.accept()
+
+    page.once("dialog", accept)
+    await button.click()
+    await expect(page.locator(".notice")).to_contain_text(
+        "Cancelled 2 waiting jobs of queue bulk", timeout=TIMEOUT_MS)
+    assert (await core.get_job(db, active.id)).state == "active"
+    assert (await core.count_jobs(db))["bulk"] == {"active": 1, "cancelled": 2}

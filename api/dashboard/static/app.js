@@ -4,10 +4,17 @@
 //                              other change re-renders <main> (at most once a second).
 // <body data-live="job:ID">   listens to /jobs/ID/events: each event moves the bar; a
 //                              new state re-renders <main>; the stream ends with the job.
+// <form data-confirm="...">   asks before it is sent.
 (() => {
   "use strict";
   document.querySelectorAll("[data-submit-on-change]").forEach((field) => {
     field.addEventListener("change", () => field.form.submit());
+  });
+  // Buttons that act on many jobs ask first (listened on the document: <main> is
+  // re-rendered live, and its forms with it).
+  document.addEventListener("submit", (event) => {
+    const question = event.target.dataset?.confirm;
+    if (question && !window.confirm(question)) event.preventDefault();
   });
   const live = document.body.dataset.live;
   if (!live || !window.EventSource) return;

@@ -122,6 +122,33 @@ async def test_actions_need_the_csrf_token(app: Starlette, db: Database) -> None
                                   data={"csrf": token})).status_code == 404
 
 
+async def test_cancel_waiting_asks_first_and_leaves_active_jobs(
+    app: Starlette, db: Database,
+) -> None:
+    await core.send_many(db, [core.JobSpec.of("bulk") for _ in range(3)])
+    [active] = await core.fetch(db, {"bulk": 1}, "w1")
+    async with logged_in(app) as client:
+        page = (await client.get("/dashboard")).text
+        assert ('data-confirm="Cancel all 2 waiting jobs of queue bulk? Active jobs go on."'
+                in page)
+        done = await client.post("/dashboard/queues/bulk/cancel-waiting",
+                                 data={"csrf": csrf_of(page), "next": "/dashboard"})
+        assert (done.status_code, done.headers["location"]) == (303, "/dashboard")
+        page = (await client.get("/dashboard")).text
+        assert "Cancelled 2 waiting jobs of queue bulk; active jobs go on." in page
+        assert "/dashboard/queues/bulk/cancel-waiting" not in page  # nothing waits now
+    assert (await core.get_job(db, active.id)).state == "active"
+    assert (await core.count_jobs(db))["bulk"] == {"active": 1, "cancelled": 2}
+    async with logged_in(app, READER_SECRET) as client:
+        await core.send(db, "bulk")
+        page = (await client.get("/dashboard")).text
+        assert "Cancel waiting" not in page
+        refused = await client.post("/dashboard/queues/bulk/cancel-waiting",
+                                    data={"csrf": csrf_of(page)})
+        assert refused.status_code == 403
+    assert (await core.count_jobs(db))["bulk"]["created"] == 1
+
+
 async def test_read_only_session_cannot_act(app: Starlette, db: Database) -> None:
     job = await core.send(db, "q")
     async with logged_in(app, READER_SECRET) as client:

@@ -1,4 +1,4 @@
-"""Queues over HTTP: counts per state, policies, pause/resume, redrive."""
+"""Queues over HTTP: counts per state, policies, pause/resume, redrive, cancel-waiting."""
 
 from __future__ import annotations
 
@@ -73,3 +73,23 @@ async def test_redrive(client: httpx.AsyncClient, db: Database) -> None:
     assert response.json() == {"ids": [result.dead_letter_id]}
     assert (await core.get_job(db, result.dead_letter_id)).queue == "work"
     assert (await client.post("/queues/nosuch/redrive")).status_code == 404
+
+
+async def test_cancel_waiting_cancels_the_waiting_jobs_and_leaves_active_ones(
+    client: httpx.AsyncClient, reader: httpx.AsyncClient, db: Database,
+) -> None:
+    sent = (await client.post("/jobs/bulk", json={"jobs": [{"queue": "q"}] * 5})).json()
+    [active] = await core.fetch(db, {"q": 1}, "w")
+    assert (await reader.post("/queues/q/cancel-waiting")).status_code == 403
+    response = await client.post("/queues/q/cancel-waiting")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"cancelled": 4}
+    states = {j["id"]: (await client.get(f"/jobs/{j['id']}")).json()["state"]
+              for j in sent["jobs"]}
+    assert sorted(states.values()) == ["active"] + ["cancelled"] * 4
+    assert states[active.id] == "active"
+    counts = (await client.get("/queues/q")).json()["counts"]
+    assert (counts["created"], counts["active"], counts["cancelled"]) == (0, 1, 4)
+    assert (await client.post("/queues/q/cancel-waiting")).json() == {"cancelled": 0}
+    missing = await client.post("/queues/nosuch/cancel-waiting")
+    assert (missing.status_code, missing.json()["code"]) == (404, "not_found")

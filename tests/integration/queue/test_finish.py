@@ -123,6 +123,54 @@ async def test_cancel_waiting_and_active_jobs_and_tell_the_workers(
     assert cancels == [{"ids": [active.id]}]
 
 
+async def test_cancel_waiting_cancels_a_queue_s_waiting_jobs_and_leaves_active_ones(
+    db: Database,
+) -> None:
+    await queue.send_many(db, [JobSpec.of("bulk", retry_delay=3600.0) for _ in range(3)])
+    [active, retrying] = await queue.fetch(db, {"bulk": 2}, "w1")
+    await queue.fail(db, retrying.id, "try again later")
+    waiting = await queue.send_many(db, [JobSpec.of("bulk") for _ in range(7)])
+    delayed = await queue.send(db, "bulk", delay=3600)
+    other = await queue.send(db, "other")
+    assert await queue.cancel_waiting(db, "bulk", chunk=3) == 10  # 3 + 3 + 3 + 1
+    for job_id in [retrying.id, delayed.id, *(s.id for s in waiting)]:
+        assert (await queue.get_job(db, job_id)).state == "cancelled"
+    assert (await queue.get_job(db, active.id)).state == "active"
+    assert (await queue.get_job(db, other.id)).state == "created"
+    counts = await queue.count_jobs(db)
+    assert counts["bulk"] == {"active": 1, "cancelled": 10}
+    assert await queue.cancel_waiting(db, "bulk") == 0
+    await queue.complete(db, active.id)  # the active job went on, untouched
+
+
+async def test_cancel_waiting_keeps_batch_totals_and_finishes_an_emptied_batch(
+    db: Database,
+) -> None:
+    batch_id, sent = await queue.send_batch(
+        db, [JobSpec.of("kids") for _ in range(4)], on_complete_queue="kids-done")
+    [running] = await queue.fetch(db, {"kids": 1}, "w1")
+    assert await queue.cancel_waiting(db, "kids") == 3
+    batch = await queue.get_batch(db, batch_id)
+    assert batch.finished_at is None
+    assert (batch.totals.cancelled, batch.totals.active, batch.totals.waiting) == (3, 1, 0)
+    await queue.complete(db, running.id)
+    batch = await queue.get_batch(db, batch_id)
+    assert batch.finished_at is not None and batch.completion_job_id is not None
+    assert (batch.totals.completed, batch.totals.cancelled) == (1, 3)
+    # A batch with no child active is finished by the cancel itself.
+    other_id, _ = await queue.send_batch(db, [JobSpec.of("kids2") for _ in range(2)])
+    assert await queue.cancel_waiting(db, "kids2") == 2
+    assert (await queue.get_batch(db, other_id)).finished_at is not None
+
+
+async def test_cancel_waiting_refuses_an_unknown_or_malformed_queue(db: Database) -> None:
+    with pytest.raises(NotFound):
+        await queue.cancel_waiting(db, "nosuch")
+    with pytest.raises(queue.InvalidInput) as error:
+        await queue.cancel_waiting(db, "Bad!")
+    assert error.value.field == "queue"
+
+
 async def test_resume_brings_failed_and_cancelled_jobs_back(db: Database) -> None:
     job = await start(db, "r", retry_limit=0)
     await queue.fail(db, job.id, "no")
