@@ -36,6 +36,9 @@ from shared.queue import Failure, Job
 log = get_logger(__name__)
 
 _Item = tuple[Job, Any]  # (job, output) or (job, Failure)
+# What became of a reported result: completed, retry or failed; lost when the job was no
+# longer this worker's; dropped when the database refused it.
+LOST, DROPPED = "lost", "dropped"
 
 
 class Completer:
@@ -43,7 +46,7 @@ class Completer:
 
     def __init__(
         self, db: Database, worker_id: str, *, window: float, max_batch: int,
-        db_timeout: float, on_flushed: Callable[[list[Job]], None],
+        db_timeout: float, on_flushed: Callable[[list[tuple[Job, str]]], None],
         on_retry: Callable[[Job, datetime], None] | None = None,
         on_batch: Callable[[int], None] | None = None,
     ) -> None:
@@ -139,7 +142,7 @@ class Completer:
         if not completions and not failures:
             return True
         try:
-            await self._send(completions, failures)
+            saved = await self._send(completions, failures)
         except Exception as error:
             if is_connection_error(error):
                 self.failed_flushes += 1
@@ -147,21 +150,29 @@ class Completer:
                 return False
             log.exception("results refused by the database; retrying them one by one")
             return await self._send_one_by_one(completions + failures)
-        self._done(completions + failures)
+        self._done(completions + failures, saved)
         return True
 
-    async def _send(self, completions: list[_Item], failures: list[_Item]) -> None:
+    async def _send(self, completions: list[_Item], failures: list[_Item]) -> dict[int, str]:
+        """Report; returns what became of each job's result."""
+        saved: dict[int, str] = {}
         async with asyncio.timeout(self._db_timeout):
             if completions:
-                await queue.complete_many(
+                completed = set(await queue.complete_many(
                     self._db, [(job.id, output) for job, output in completions],
-                    worker_id=self._worker_id)
+                    worker_id=self._worker_id))
+                for job, _ in completions:
+                    saved[job.id] = "completed" if job.id in completed else LOST
             if failures:
                 results = await queue.fail_many(
                     self._db, [failure for _, failure in failures], worker_id=self._worker_id)
                 self._retried(failures, results)
+                states = {result.id: result.state for result in results}
+                for job, _ in failures:
+                    saved[job.id] = states.get(job.id, LOST)
         if self._on_batch is not None:
             self._on_batch(len(completions) + len(failures))
+        return saved
 
     def _retried(self, failures: list[_Item], results: list[queue.FailResult]) -> None:
         if self._on_retry is None:
@@ -175,31 +186,35 @@ class Completer:
         for item in items:
             job = item[0]
             is_failure = self._failures.get(job.id) is item
+            saved: dict[int, str] = {}
             try:
-                await self._send([] if is_failure else [item], [item] if is_failure else [])
+                saved = await self._send(
+                    [] if is_failure else [item], [item] if is_failure else [])
             except Exception as error:
                 if is_connection_error(error):
                     return False
-                if is_failure or not await self._fail_refused(job, error):
+                if not is_failure:
+                    saved = await self._fail_refused(job, error)
+                if not saved:
                     log.error("result dropped: the database refuses it", job_id=job.id,
                               error=mask_secrets(str(error)))
-            self._done([item])
+            self._done([item], saved)
         return True
 
-    async def _fail_refused(self, job: Job, error: Exception) -> bool:
+    async def _fail_refused(self, job: Job, error: Exception) -> dict[int, str]:
         """A completion the database refuses (an output it cannot store) fails the job
-        for good, with the reason, rather than leaving it to stall."""
+        for good, with the reason, rather than leaving it to stall; {} when that is
+        refused too."""
         failure = Failure(job.id, f"the database refused the job's output: {error}",
                           retry=False)
         try:
-            await self._send([], [(job, failure)])
+            return await self._send([], [(job, failure)])
         except Exception as again:
             if is_connection_error(again):
                 raise
-            return False
-        return True
+            return {}
 
-    def _done(self, items: list[_Item]) -> None:
+    def _done(self, items: list[_Item], saved: dict[int, str]) -> None:
         """Forget reported items (unless replaced meanwhile) and free their slots."""
         finished = []
         for item in items:
@@ -207,7 +222,7 @@ class Completer:
             for pending in (self._completions, self._failures):
                 if pending.get(job.id) is item:
                     del pending[job.id]
-                    finished.append(job)
+                    finished.append((job, saved.get(job.id, DROPPED)))
         if not len(self):
             self._empty.set()
         if finished:

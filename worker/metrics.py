@@ -25,8 +25,11 @@ class WorkerMetrics:
             "(completed, failed, timeout, cancelled, lost, released)",
             ["queue", "outcome"], registry=r)
         self.run_seconds = Histogram(
-            "ms8_worker_job_run_seconds", "Handler run time, by queue", ["queue"],
-            buckets=_RUN_BUCKETS, registry=r)
+            "ms8_worker_job_run_seconds", "Handler run time, by queue and outcome as saved: "
+            "completed, retry, failed (or lost: the job was no longer this worker's; "
+            "dropped: the database refused the result), observed once the result is "
+            "stored; cancelled, lost, released (nothing to save) when the handler ends",
+            ["queue", "outcome"], buckets=_RUN_BUCKETS, registry=r)
         self.active_jobs = Gauge(
             "ms8_worker_active_jobs", "Jobs held by this worker (running or being reported)",
             ["queue"], registry=r)
@@ -51,19 +54,23 @@ class WorkerMetrics:
         # Labelled children, looked up once: ``labels(...)`` costs a lock and a dict
         # lookup of the label tuple, per job and metric, on the hot path.
         self._finished: dict[tuple[str, str], Any] = {}
-        self._run_seconds: dict[str, Any] = {}
+        self._run_seconds: dict[tuple[str, str], Any] = {}
         self._active: dict[str, Any] = {}
 
-    def job_finished(self, queue: str, outcome: str, seconds: float) -> None:
-        """One run ended: count its outcome and observe its run time."""
+    def job_finished(self, queue: str, outcome: str) -> None:
+        """One run ended (``worker.executor`` outcomes): count it."""
         key = (queue, outcome)
         counter = self._finished.get(key)
         if counter is None:
             counter = self._finished[key] = self.jobs_finished.labels(queue, outcome)
         counter.inc()
-        histogram = self._run_seconds.get(queue)
+
+    def job_saved(self, queue: str, outcome: str, seconds: float) -> None:
+        """A run's result is where it ends up (``outcome``): observe its run time."""
+        key = (queue, outcome)
+        histogram = self._run_seconds.get(key)
         if histogram is None:
-            histogram = self._run_seconds[queue] = self.run_seconds.labels(queue)
+            histogram = self._run_seconds[key] = self.run_seconds.labels(queue, outcome)
         histogram.observe(seconds)
 
     def active(self, queue: str) -> Any:

@@ -93,6 +93,7 @@ class Runner:
         self.slots = Slots(self.concurrency, self.metrics)
         self._backlog_limit = 2 * settings.complete_batch
         self._released: list[Job] = []
+        self._run_seconds: dict[int, float] = {}  # of results not reported yet
         self._orphans_possible = False
         self._http_client: httpx.AsyncClient | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -270,6 +271,7 @@ class Runner:
             # Results still pending for these ids belong to attempts that are over.
             self.completer.forget(job.id for job in jobs)
             for job in jobs:
+                self._run_seconds.pop(job.id, None)
                 self.slots.take(job)
                 self.executor.start(job)
         short = [name for name in wanted if got[name] < wanted[name]]
@@ -290,24 +292,34 @@ class Runner:
     def _on_done(self, job: Job, outcome: Outcome) -> None:
         self.slots.ended(job)
         self.wakeup.slot_freed(job.queue)
-        self.metrics.job_finished(job.queue, outcome.kind, outcome.seconds)
+        self.metrics.job_finished(job.queue, outcome.kind)
         if outcome.kind == COMPLETED:
+            self._run_seconds[job.id] = outcome.seconds
             self.completer.complete(job, outcome.output)
         elif outcome.kind in (FAILED, TIMEOUT):
             assert outcome.failure is not None
             log.info("job failed", job_id=job.id, queue=job.queue, attempt=job.attempt,
                      outcome=outcome.kind, error=outcome.failure.message[:500])
+            self._run_seconds[job.id] = outcome.seconds
             self.completer.fail(job, outcome.failure)
         elif outcome.kind in (CANCELLED, LOST):
+            self.metrics.job_saved(job.queue, outcome.kind, outcome.seconds)
             self.slots.let_go(job)
         elif outcome.kind == RELEASED:
+            self.metrics.job_saved(job.queue, outcome.kind, outcome.seconds)
             self._released.append(job)
         if not len(self.executor):
             self.completer.nudge()
 
-    def _on_flushed(self, jobs: list[Job]) -> None:
-        for job in jobs:
+    def _on_flushed(self, saved: list[tuple[Job, str]]) -> None:
+        """Results are stored: free their jobs, and time each run by where it ended up."""
+        jobs = []
+        for job, outcome in saved:
+            seconds = self._run_seconds.pop(job.id, None)
+            if seconds is not None:
+                self.metrics.job_saved(job.queue, outcome, seconds)
             self.slots.let_go(job)
+            jobs.append(job)
         for queue_name in {job.queue for job in jobs}:
             self.wakeup.reported(queue_name)
 

@@ -28,6 +28,13 @@ async def finished(db: Database, job_id: int) -> bool:
     return (await queue.get_job(db, job_id)).finished
 
 
+def timed(runner: Runner, queue_name: str, outcome: str) -> float:
+    """How many runs the job-duration histogram observed with this saved outcome."""
+    value = runner.metrics.registry.get_sample_value(
+        "ms8_worker_job_run_seconds_count", {"queue": queue_name, "outcome": outcome})
+    return value or 0.0
+
+
 def outcomes(runner: Runner, queue_name: str, outcome: str) -> float:
     value = runner.metrics.registry.get_sample_value(
         "ms8_worker_jobs_finished_total", {"queue": queue_name, "outcome": outcome})
@@ -279,8 +286,8 @@ async def test_a_paused_queue_is_rechecked_with_backoff_not_in_a_loop(
 
 async def test_metrics_are_served_over_http(db: Database, start_worker: StartWorker) -> None:
     runner = await start_worker(MS8_WORKER_QUEUES="noop")
-    sent = await queue.send(db, "noop")
-    await wait_until(lambda: finished(db, sent.id))
+    await queue.send(db, "noop")
+    await wait_until(lambda: timed(runner, "noop", "completed"), message="run time observed")
     metrics: WorkerMetrics = runner.metrics
     port = metrics.serve(0, addr="127.0.0.1")
     try:
@@ -289,9 +296,32 @@ async def test_metrics_are_served_over_http(db: Database, start_worker: StartWor
     finally:
         metrics.close()
     assert 'ms8_worker_jobs_finished_total{outcome="completed",queue="noop"} 1.0' in text
-    assert "ms8_worker_job_run_seconds_bucket" in text
+    assert ('ms8_worker_job_run_seconds_count{outcome="completed",queue="noop"} 1.0'
+            in text)
     assert "ms8_worker_completion_batch_size_count" in text
     assert "ms8_worker_maintenance_leader 1.0" in text
+
+
+async def test_run_time_is_observed_by_queue_and_outcome_once_the_result_is_saved(
+    db: Database, start_worker: StartWorker,
+) -> None:
+    async def work(ctx: JobContext) -> None:
+        if ctx.data.get("fail"):
+            raise RuntimeError("boom")
+        if ctx.data.get("block"):
+            await asyncio.sleep(3600)
+
+    runner = await start_worker({"work": work}, MS8_WORKER_QUEUES="work=5")
+    await queue.send(db, "work", {})
+    failing = await queue.send(db, "work", {"fail": True}, retry_limit=1, retry_delay=0.0)
+    blocked = await queue.send(db, "work", {"block": True})
+    await wait_until(lambda: _is(db, blocked.id, "active"))
+    await queue.cancel(db, [blocked.id])
+    await wait_until(lambda: finished(db, failing.id))
+    expected = {"completed": 1, "retry": 1, "failed": 1, "cancelled": 1}
+    await wait_until(lambda: {k: timed(runner, "work", k) for k in expected} == expected,
+                     message=f"observations {expected}")
+    assert timed(runner, "work", "timeout") == timed(runner, "work", "lost") == 0
 
 
 async def test_stop_lets_short_jobs_finish_and_hands_long_ones_back(
