@@ -1,4 +1,4 @@
-"""Reading a ``text/event-stream`` response: events as (name, data) pairs."""
+"""Reading a ``text/event-stream`` response: its events in order, comments skipped."""
 
 from __future__ import annotations
 
@@ -12,16 +12,17 @@ import httpx
 class Event:
     name: str
     data: str
+    id: str | None = None
 
 
 async def events(response: httpx.Response) -> AsyncIterator[Event]:
-    """The events of the stream in order; comments (pings) and ``retry:`` lines skipped."""
-    name, data = "message", []
+    """The events of the stream; comments (pings) and ``retry:`` lines are skipped."""
+    name, data, event_id = "message", [], None
     async for line in response.aiter_lines():
         if line == "":
             if data:
-                yield Event(name, "\n".join(data))
-            name, data = "message", []
+                yield Event(name, "\n".join(data), event_id)
+            name, data, event_id = "message", [], None
         elif line.startswith(":"):
             continue
         else:
@@ -31,3 +32,5 @@ async def events(response: httpx.Response) -> AsyncIterator[Event]:
                 name = value
             elif field == "data":
                 data.append(value)
+            elif field == "id":
+                event_id = value

@@ -1,4 +1,5 @@
-"""Reading Server-Sent Events from a live server in tests."""
+"""Reading Server-Sent Events from a live server in tests: the client's reader, with each
+event's data parsed as JSON."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 
 import httpx
 import orjson
+
+from ms8_client import sse
 
 
 @dataclass
@@ -19,20 +22,5 @@ class Event:
 
 async def events(response: httpx.Response) -> AsyncIterator[Event]:
     """The events of a text/event-stream response, comments skipped."""
-    name, data, event_id = "message", [], None
-    async for line in response.aiter_lines():
-        if line == "":
-            if data:
-                yield Event(name, orjson.loads("\n".join(data)), event_id)
-            name, data, event_id = "message", [], None
-        elif line.startswith(":"):
-            continue
-        else:
-            field, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if field == "event":
-                name = value
-            elif field == "data":
-                data.append(value)
-            elif field == "id":
-                event_id = value
+    async for event in sse.events(response):
+        yield Event(event.name, orjson.loads(event.data), event.id)
