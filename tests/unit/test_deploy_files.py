@@ -1,15 +1,20 @@
-"""The Procfile and docker-compose.yml start processes that exist, the same ones."""
+"""The Procfile and docker-compose.yml start processes that exist, the same ones, and
+serve the workers' metrics on ports that do not clash."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+
+from worker.cli import build_parser, overlay
+from worker.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,3 +64,39 @@ def test_compose_file_is_valid_for_the_compose_client() -> None:
         ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
         capture_output=True, text=True, check=False, cwd=ROOT)
     assert result.returncode == 0, result.stderr
+
+
+def shell_words(command: str, env: dict[str, str]) -> list[str]:
+    """The words of a Procfile command as sh would pass them (``${NAME:-default}``)."""
+    def expand(match: re.Match[str]) -> str:
+        return env.get(match[1]) or match[2]
+
+    return re.sub(r"\$\{(\w+):-([^}]*)\}", expand, command).split()
+
+
+def worker_metrics_port(words: list[str], env: dict[str, str]) -> int | None:
+    """The metrics port a worker started with these words and environment serves on."""
+    args = build_parser().parse_args(words[3:])
+    return WorkerSettings.from_env(overlay(args, env)).metrics_port
+
+
+def test_procfile_worker_serves_metrics_on_the_platform_port_or_9101() -> None:
+    command = procfile()["worker"]
+    assert worker_metrics_port(shell_words(command, {}), {}) == 9101
+    assert worker_metrics_port(shell_words(command, {"PORT": "5123"}), {}) == 5123
+
+
+def test_compose_workers_serve_metrics_on_a_host_port_each() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    worker = services["worker"]
+    port = worker_metrics_port(worker["command"], worker["environment"])
+    assert port is not None
+    [mapping] = worker["ports"]
+    host, container = mapping.rsplit(":", 1)
+    assert int(container) == port
+    first, last = (int(p) for p in host.split(":")[-1].split("-"))
+    assert last - first + 1 == worker["deploy"]["replicas"]  # one host port per replica
+    published = [int(m.rsplit(":", 1)[0].split(":")[-1].split("-")[0])
+                 for name, service in services.items() if name != "worker"
+                 for m in service.get("ports", [])]
+    assert not set(published) & set(range(first, last + 1))
