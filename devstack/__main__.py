@@ -1,11 +1,15 @@
-"""Run the whole stack locally: database, migrations, api, worker(s) and scheduler.
+"""Run the whole stack locally: database, migrations, api, worker(s), scheduler and the
+stub of the microservices.
 
 With no ``DATABASE_URL``, the embedded PostgreSQL under ``.data/`` is started (or
 adopted) first. Each service runs as its own process, exactly as deployed, and its
 output is prefixed with its name. Ctrl-C (or SIGTERM) stops them all gracefully; if one
 dies, the others are stopped and the exit status says so.
 
-    python -m devstack [--workers N] [--no-scheduler] [--port 8000]
+    python -m devstack [--workers N] [--no-scheduler] [--port 8000] [--stub-port 8090]
+
+The stub's port reaches every service as ``MS8_STUB_PORT``, so the worker's default
+source URLs and the stub agree.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.logging import mask_secrets
-from shared.settings import Settings
+from shared.settings import Settings, SettingsError, env_int
 
 ROOT = Path(__file__).resolve().parent.parent
 _PR_SET_PDEATHSIG = 1
@@ -76,6 +80,7 @@ async def run(args: argparse.Namespace) -> int:
         env["DATABASE_URL"] = url
         print(f"devstack | embedded PostgreSQL at {mask_secrets(url)}", flush=True)
     env.setdefault("PORT", str(args.port))
+    env["MS8_STUB_PORT"] = str(args.stub_port)
     env.setdefault("MS8_ENV", "dev")
     env.setdefault("PYTHONUNBUFFERED", "1")
     # The services write to a pipe here, which would make them choose JSON: follow the
@@ -106,6 +111,9 @@ async def run(args: argparse.Namespace) -> int:
         pumps.append(asyncio.create_task(pump(service.name, proc.stdout, width)))
     if "api" in procs:
         print(f"devstack | dashboard: http://127.0.0.1:{env['PORT']}/", flush=True)
+    if "stub" in procs:
+        print(f"devstack | microservices stub: http://127.0.0.1:{args.stub_port}/"
+              "_admin/sources", flush=True)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -140,6 +148,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--no-scheduler", action="store_true", help="do not run the scheduler")
     parser.add_argument("--port", type=int, default=8000, help="api port (default 8000)")
+    try:
+        stub_port = env_int(os.environ, "MS8_STUB_PORT", 8090, low=1, high=65535)
+    except SettingsError as error:
+        sys.exit(f"devstack: {error}")
+    parser.add_argument("--stub-port", type=int, default=stub_port,
+                        help="port of the microservices stub (MS8_STUB_PORT, else 8090)")
     sys.exit(asyncio.run(run(parser.parse_args())))
 
 

@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 
 import httpx
 
 from tests.e2e.processes import Processes
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support import free_port
 
 
 async def test_the_stack_runs_a_job_sent_over_http_and_stops_cleanly(
     processes: Processes,
 ) -> None:
-    port = free_port()
+    port, stub_port = free_port(), free_port()
     stack = processes.start("devstack", "--workers", "1", "--port", str(port),
-                            name="devstack", MS8_LOG_FORMAT="json")
+                            "--stub-port", str(stub_port), name="devstack",
+                            MS8_LOG_FORMAT="json")
     await stack.wait_for(lambda: any("api ready" in line for line in stack.lines),
                          what="the api to be ready")
     await stack.wait_for(lambda: any("worker started" in line for line in stack.lines),
@@ -39,5 +34,12 @@ async def test_the_stack_runs_a_job_sent_over_http_and_stops_cleanly(
             await asyncio.sleep(0.05)
         job = (await client.get(f"/jobs/{sent['id']}")).json()
         assert job["output"]["data"] == {"n": 7}
+    assert any(f"microservices stub: http://127.0.0.1:{stub_port}/" in line
+               for line in stack.lines)
+    await stack.wait_for(lambda: any("Uvicorn running" in line and f":{stub_port}" in line
+                                     for line in stack.lines), what="the stub to listen")
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{stub_port}") as stub:
+        answer = await stub.get("/skills-engine/user-roles/1")
+        assert answer.status_code == 200 and answer.json()["source"] == "skills-engine"
     assert await stack.stop(signal.SIGINT) == 0
     assert any("scheduler stopped" in line for line in stack.lines)
