@@ -7,6 +7,9 @@ COPY shared ./shared
 COPY api ./api
 COPY worker ./worker
 COPY scheduler ./scheduler
+COPY analytics ./analytics
+COPY ms8_client ./ms8_client
+COPY stub ./stub
 COPY sql ./sql
 COPY devstack ./devstack
 COPY bench ./bench

@@ -1,5 +1,5 @@
 """The Procfile and docker-compose.yml start processes that exist, the same ones, and
-serve the workers' metrics on ports that do not clash."""
+serve the workers' metrics on ports that do not clash; the image holds every package."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ import os
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 
+from analytics.settings import AnalyticsSettings
+from stub.__main__ import parser as stub_parser
 from worker.cli import build_parser, overlay
 from worker.settings import WorkerSettings
 
@@ -100,3 +103,22 @@ def test_compose_workers_serve_metrics_on_a_host_port_each() -> None:
                  for name, service in services.items() if name != "worker"
                  for m in service.get("ports", [])]
     assert not set(published) & set(range(first, last + 1))
+
+
+def test_compose_runs_the_stub_and_points_the_workers_at_it() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    stub = services["stub"]
+    assert stub["command"] == ["python", "-m", "stub", "--host", "0.0.0.0"]
+    args = stub_parser(stub["environment"]).parse_args(stub["command"][3:])
+    assert f"127.0.0.1:{args.port}:{args.port}" in stub["ports"]
+    sources = AnalyticsSettings.from_env(services["worker"]["environment"]).sources
+    assert {s.name for s in sources} == set(args.sources.split(","))
+    assert {s.base_url for s in sources} == {f"http://stub:{args.port}/{s.name}"
+                                             for s in sources}
+
+
+def test_the_image_holds_every_package_the_project_installs() -> None:
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"]["find"]["include"]
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", (ROOT / "Dockerfile").read_text(), re.M))
+    assert {pattern.rstrip("*") for pattern in include} <= copied
