@@ -8,8 +8,8 @@ dies, the others are stopped and the exit status says so.
 
     python -m devstack [--workers N] [--no-scheduler] [--port 8000] [--stub-port 8090]
 
-The stub's port reaches every service as ``MS8_STUB_PORT``, so the worker's default
-source URLs and the stub agree.
+The workers collect from the stub (``MS8_SOURCES`` on its port) unless ``MS8_SOURCES``
+is set already.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from analytics.settings import DEFAULT_SOURCE_NAMES
 from shared.logging import mask_secrets
 from shared.settings import Settings, SettingsError, env_int
 
@@ -81,6 +82,8 @@ async def run(args: argparse.Namespace) -> int:
         print(f"devstack | embedded PostgreSQL at {mask_secrets(url)}", flush=True)
     env.setdefault("PORT", str(args.port))
     env["MS8_STUB_PORT"] = str(args.stub_port)
+    env.setdefault("MS8_SOURCES", ",".join(
+        f"{name}=http://127.0.0.1:{args.stub_port}/{name}" for name in DEFAULT_SOURCE_NAMES))
     env.setdefault("MS8_ENV", "dev")
     env.setdefault("PYTHONUNBUFFERED", "1")
     # The services write to a pipe here, which would make them choose JSON: follow the

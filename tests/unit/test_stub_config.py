@@ -7,6 +7,7 @@ import json
 import orjson
 import pytest
 
+from analytics.settings import DEFAULT_SOURCE_NAMES
 from stub import payload
 from stub.__main__ import main, parser, sources_from
 from stub.config import DEFAULT_SOURCES, InvalidSetting, SourceConfig, parse_override
@@ -106,3 +107,7 @@ def test_reset_can_restore_the_configs_from_the_flags() -> None:
     assert source.counters.received == 0 and source.config.mode == "down"
     sources.reset(config=True)
     assert source.config == SourceConfig(5, 0.0, "ok")
+
+
+def test_the_stub_serves_the_sources_the_analytics_call_by_default() -> None:
+    assert DEFAULT_SOURCE_NAMES == DEFAULT_SOURCES
