@@ -107,7 +107,7 @@ async def ensure_schema(
             f"{status.detail}: run `python -m shared.migrate` (the release step), or set "
             "MS8_AUTO_MIGRATE=true to let processes migrate at start")
     await migrate(conn, queries, migrations)
-    return status.expected
+    return max(status.version, status.expected)
 
 
 async def run_migrations() -> None:

@@ -78,8 +78,10 @@ def discover(directory: Path | None = None) -> list[Migration]:
         digest = hashlib.sha256(text.replace("\r\n", "\n").encode()).hexdigest()
         migrations.append(Migration(int(match[1]), match[2], path, _PRAGMAS[first], digest))
     versions = [m.version for m in migrations]
-    if versions != list(range(1, len(versions) + 1)):
-        raise SchemaError(f"migration numbers must run 1, 2, 3... without gaps: {versions}")
+    # Gaps are allowed (numbers may be reserved ahead of the work that uses them); the
+    # migrator applies whatever is missing, in order.
+    if len(set(versions)) != len(versions) or (versions and versions[0] < 1):
+        raise SchemaError(f"migration numbers must be unique and start at 1: {versions}")
     return migrations
 
 
@@ -90,7 +92,8 @@ def known_migrations() -> tuple[Migration, ...]:
 
 
 def latest_version() -> int:
-    return len(known_migrations())
+    """The newest migration this code knows."""
+    return max((m.version for m in known_migrations()), default=0)
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,7 @@ async def read_applied(conn: asyncpg.Connection, queries: Queries) -> list[Appli
 
 def compare(applied: Sequence[Applied], known: Sequence[Migration], schema: str) -> SchemaStatus:
     """Where the applied migrations stand against the ones this code knows."""
-    expected = len(known)
+    expected = max((m.version for m in known), default=0)
     version = max((a.version for a in applied), default=0)
     files = {m.version: m for m in known}
     for row in applied:
@@ -142,24 +145,27 @@ def compare(applied: Sequence[Applied], known: Sequence[Migration], schema: str)
                 f"{(row.checksum or '?')[:12]}; this code has {migration.checksum[:12]}): an "
                 "applied migration must never change; restore the file as it was applied "
                 "and put the change in a new migration"))
-    if version == 0:
+    if not applied:
         return SchemaStatus(EMPTY, 0, expected, f"schema {schema!r} has no migration applied")
-    if version < expected:
-        return SchemaStatus(BEHIND, version, expected, (
-            f"schema {schema!r} is at version {version} but this code needs {expected}"))
-    if version == expected:
-        return SchemaStatus(CURRENT, version, expected, f"schema {schema!r} is current")
-    unknown = [a for a in applied if a.version > expected]
-    breaking = [a for a in unknown if a.compatibility != COMPATIBLE]
+    # Rows this code has no file for were written by newer code, which recorded whether
+    # older code may run on them.
+    breaking = [a for a in applied if a.version not in files and a.compatibility != COMPATIBLE]
     if breaking:
         names = ", ".join(f"{a.version:04d}_{a.name}" for a in breaking)
         return SchemaStatus(INCOMPATIBLE, version, expected, (
             f"schema {schema!r} is at version {version}, newer than this code (which knows "
             f"up to {expected}), and code that old cannot run on it ({names} "
             "is breaking): deploy the newer code"))
+    done = {a.version for a in applied}
+    missing = [m.label for m in known if m.version not in done]
+    if missing:
+        return SchemaStatus(BEHIND, version, expected, (
+            f"schema {schema!r} lacks migrations this code needs ({', '.join(missing)})"))
+    if all(a.version in files for a in applied):
+        return SchemaStatus(CURRENT, version, expected, f"schema {schema!r} is current")
     return SchemaStatus(COMPATIBLE_NEWER, version, expected, (
         f"schema {schema!r} is at version {version}, newer than this code (which knows up "
-        f"to {expected}); every newer migration is compatible with the previous code"))
+        f"to {expected}); every migration it does not know is compatible with older code"))
 
 
 async def schema_status(

@@ -44,7 +44,8 @@ def sql_copy(tmp_path: Path, name: str, *, drop_newest: bool = False,
     if drop_newest:
         migrations.pop().unlink()
     if add is not None:
-        (folder / "migrations" / f"{len(migrations) + 1:04d}_breaking.sql").write_text(add)
+        number = int(migrations[-1].name[:4]) + 1
+        (folder / "migrations" / f"{number:04d}_breaking.sql").write_text(add)
     return folder
 
 

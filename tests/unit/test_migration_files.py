@@ -72,3 +72,19 @@ def test_behind_empty_and_edited(tmp_path: Path) -> None:
     assert compare(rows, migrations, "s").state == "edited"
     rows[1] = Applied(2, "m2", None, None)  # recorded before checksums: trusted
     assert compare(rows, migrations, "s").state == "current"
+
+
+def test_gaps_in_the_numbers(tmp_path: Path) -> None:
+    """Numbers may be reserved ahead: a gap is allowed, and a migration that lands later
+    with a lower number is simply missing from a schema that has the higher one."""
+    for number in (1, 2, 4):
+        write(tmp_path, f"{number:04d}_m{number}.sql", f"-- breaking\nSELECT {number};\n")
+    migrations = discover(tmp_path)
+    rows = applied(migrations)
+    assert compare(rows, migrations, "s").state == "current"
+    assert compare([r for r in rows if r.version != 2], migrations, "s").state == "behind"
+    newer = [*rows, Applied(3, "other", "x", "previous")]
+    assert compare(newer, migrations, "s").state == "compatible"
+    write(tmp_path, "0004_again.sql", "-- breaking\nSELECT 4;\n")
+    with pytest.raises(SchemaError, match="unique"):
+        discover(tmp_path)
