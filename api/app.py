@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from importlib.metadata import PackageNotFoundError, version
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -45,6 +44,7 @@ from api.validator import Validator
 from shared import idempotency
 from shared.db import open_database, retry_connection
 from shared.logging import get_logger
+from shared.metrics import build_version
 from shared.migrate import ensure_schema
 from shared.queue import SendCoalescer
 from shared.settings import Settings
@@ -57,13 +57,6 @@ def all_endpoints() -> list[Endpoint]:
     return [*jobs.ENDPOINTS, *events.ENDPOINTS, *queues.ENDPOINTS, *batches.ENDPOINTS,
             *schedules.ENDPOINTS, *workers.ENDPOINTS, *health.ENDPOINTS, *metrics.ENDPOINTS,
             *openapi.ENDPOINTS]
-
-
-def _version() -> str:
-    try:
-        return version("ms8-jobs")
-    except PackageNotFoundError:
-        return "0.0.0"
 
 
 def create_app(shared: Settings | None = None, settings: ApiSettings | None = None
@@ -86,7 +79,7 @@ def create_app(shared: Settings | None = None, settings: ApiSettings | None = No
         exception_handlers={HTTPException: handle_http_exception, Exception: handle_exception},
     )
     app.state.ctx = ctx
-    app.state.openapi_json = openapi.encode(openapi.document(endpoints, schemas, _version()))
+    app.state.openapi_json = openapi.encode(openapi.document(endpoints, schemas, build_version()))
     return app
 
 

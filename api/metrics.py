@@ -4,9 +4,16 @@
   ``ms8_api_request_duration_seconds{method,route}``: labelled by the route *template*
   (``/jobs/{id}``), never the raw path, so the number of series stays bounded. Event
   streams are counted but not timed (their duration is the client's choice).
-- ``ms8_queue_jobs{queue,state}``: read at scrape time with ``shared.queue.count_jobs``
-  (the hot table plus the history counters: no scan of finished jobs);
-  ``ms8_api_database_up`` is 0 when that read failed, and the rest is still served.
+- The queues, read from the database at scrape time in one statement
+  (``shared.queue.queue_stats``; see sql/queries/stats.sql): ``ms8_queue_jobs{queue,state}``
+  (waiting and active), ``ms8_queue_oldest_waiting_seconds``, ``ms8_queue_dead_letters``,
+  ``ms8_queue_oldest_heartbeat_seconds``, ``ms8_queue_workers``,
+  ``ms8_queue_finished_jobs_total{queue,state}`` (a counter),
+  ``ms8_queue_last_finished_timestamp_seconds{queue,state}`` and
+  ``ms8_workers_last_seen_seconds``. Every replica reports the same values: aggregate
+  with ``max by (...)``, never ``sum``. ``ms8_api_database_up`` is 0 when that read
+  failed, and the rest is still served (without the queue series).
+- Process, platform and build info (``shared.metrics``).
 
 Each app has its own registry, so several apps in one process (tests) never collide.
 """
@@ -14,8 +21,10 @@ Each app has its own registry, so several apps in one process (tests) never coll
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.endpoint import ROUTE_KEY, Call, Endpoint, Reply
 from api.errors import translate
 from shared import queue as core
-from shared.queue.models import ALL_STATES
+from shared.metrics import add_standard_metrics
 
 
 class Metrics:
@@ -36,15 +45,73 @@ class Metrics:
             "ms8_api_request_duration_seconds", "Time to answer an HTTP request",
             ["method", "route"], registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
-        self.queue_jobs = Gauge(
-            "ms8_queue_jobs", "Jobs per queue and state, read at scrape time",
-            ["queue", "state"], registry=self.registry)
+        self.queues = QueueCollector()
+        self.registry.register(self.queues)
         self.database_up = Gauge(
             "ms8_api_database_up", "1 when the scrape could read the queue depths",
             registry=self.registry)
         self.stream_subscribers = Gauge(
             "ms8_api_event_streams", "Open Server-Sent Event streams",
             registry=self.registry)
+        add_standard_metrics(self.registry, "api")
+
+
+# stats metric → (exported name, help, kind, labels)
+_FAMILIES = {
+    "jobs": ("ms8_queue_jobs", "Waiting (created, retry) and active jobs per queue and state",
+             "gauge", ("queue", "state")),
+    "oldest_waiting_seconds": (
+        "ms8_queue_oldest_waiting_seconds",
+        "Age of the oldest job that is due and waiting, per queue (0 when none)",
+        "gauge", ("queue",)),
+    "dead_letters": ("ms8_queue_dead_letters",
+                     "Waiting or active copies of failed jobs in a dead-letter queue",
+                     "gauge", ("queue",)),
+    "oldest_heartbeat_seconds": (
+        "ms8_queue_oldest_heartbeat_seconds",
+        "Age of the oldest heartbeat of an active job, per queue (0 when none)",
+        "gauge", ("queue",)),
+    "workers": ("ms8_queue_workers", "Registered workers that run the queue", "gauge",
+                ("queue",)),
+    "finished_total": ("ms8_queue_finished_jobs",
+                       "Jobs that ended (completed, failed, cancelled), per queue and state",
+                       "counter", ("queue", "state")),
+    "last_finished_timestamp": (
+        "ms8_queue_last_finished_timestamp_seconds",
+        "When a job of the queue last ended in this state (Unix time)", "gauge",
+        ("queue", "state")),
+    "workers_last_seen_seconds": (
+        "ms8_workers_last_seen_seconds",
+        "Seconds since any worker last touched the registry (+Inf when none is registered)",
+        "gauge", ()),
+}
+
+
+class QueueCollector:
+    """The queue series of the last successful read, exported as they were read (the
+    finished totals as counters, which a gauge set on each scrape could not be)."""
+
+    def __init__(self) -> None:
+        self._stats: list[core.Stat] = []
+
+    def update(self, stats: list[core.Stat]) -> None:
+        self._stats = stats
+
+    def clear(self) -> None:
+        self._stats = []
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
+        for name, help_text, kind, labels in _FAMILIES.values():
+            cls = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+            families[name] = cls(name, help_text, labels=list(labels))
+        for stat in self._stats:
+            spec = _FAMILIES.get(stat.metric)
+            if spec is None:
+                continue
+            values = {"queue": stat.queue, "state": stat.state}
+            families[spec[0]].add_metric([values[label] for label in spec[3]], stat.value)
+        yield from families.values()
 
 
 class MetricsMiddleware:
@@ -90,18 +157,16 @@ def _route_of(scope: Scope) -> str:
 async def scrape(call: Call) -> Response:
     metrics = call.ctx.metrics
     try:
-        counts = await core.count_jobs(call.ctx.db)
+        stats = await core.queue_stats(call.ctx.db)
     except Exception as error:
         known = translate(error)
         if known is None or known.code != "database_unavailable":
             raise
         metrics.database_up.set(0)
+        metrics.queues.clear()  # stale numbers would look current
     else:
         metrics.database_up.set(1)
-        metrics.queue_jobs.clear()
-        for queue, by_state in counts.items():
-            for state in ALL_STATES:
-                metrics.queue_jobs.labels(queue, state).set(by_state.get(state, 0))
+        metrics.queues.update(stats)
     metrics.stream_subscribers.set(call.ctx.hub.subscribers)
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -76,6 +76,7 @@ from shared.queue.schedules import (
     update_schedule,
 )
 from shared.queue.send import JobSpec, send, send_many, send_spec
+from shared.queue.stats import Stat, queue_stats
 from shared.queue.watch import JobWatcher, wait_for_end
 
 __all__ = [
@@ -88,7 +89,7 @@ __all__ = [
     "finish_batches", "finish_pending_batches", "get_batch", "get_job", "get_queue",
     "heartbeat", "list_batches", "list_jobs", "list_queues", "next_start_after",
     "pause_queue", "prune_history", "reclaim_lost_jobs", "redrive", "release",
-    "release_orphans", "resume", "resume_queue", "seal_batch", "send",
+    "release_orphans", "resume", "resume_queue", "seal_batch", "send", "Stat", "queue_stats",
     "SendCoalescer", "send_batch", "send_many", "send_spec", "set_progress", "update_queue",
     "JobWatcher", "wait_for_end",
     # schedules

@@ -7,14 +7,18 @@ import pathlib
 import shutil
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 
 from api.app import all_endpoints, create_app
 from api.errors import CODES
+from shared import queue as core
+from shared.db import Database
 from shared.embedded import EmbeddedPostgres
 from shared.migrations import latest_version
 from tests.integration.api.conftest import WRITER, api_settings, client_for
@@ -39,9 +43,58 @@ async def test_metrics(client: httpx.AsyncClient) -> None:
     assert 'ms8_api_requests_total{method="POST",route="/jobs",status="201"} 1.0' in text
     assert 'ms8_api_request_duration_seconds_count{method="GET",route="/jobs/{id}"} 2.0' in text
     assert 'ms8_queue_jobs{queue="mail",state="created"} 1.0' in text
-    assert 'ms8_queue_jobs{queue="mail",state="failed"} 0.0' in text
+    assert 'ms8_queue_jobs{queue="mail",state="active"} 0.0' in text
+    assert 'ms8_queue_finished_jobs_total{queue="mail",state="failed"} 0.0' in text
+    assert 'ms8_queue_jobs{queue="mail",state="failed"}' not in text  # a counter instead
     assert "ms8_api_database_up 1.0" in text
     assert "/jobs/999999" not in text  # raw paths never become labels
+    assert 'ms8_build_info{commit="' in text and 'process="api"' in text
+    for family in ("process_resident_memory_bytes", "process_open_fds", "python_info"):
+        assert family in text
+
+
+async def test_queue_metrics_read_the_database(client: httpx.AsyncClient, db: Database) -> None:
+    """Depth, age, dead letters, finished counters that do not drop when history is
+    pruned, and the fleet: what the alert rules read."""
+    await core.create_queue(db, "dead")
+    await core.create_queue(db, "work", dead_letter="dead", retry_limit=0)
+    for _ in range(3):
+        await core.send(db, "work", {}, start_after=datetime.now(UTC) - timedelta(minutes=5))
+    jobs = await core.fetch(db, {"work": 2}, "w1")
+    await core.complete(db, jobs[0].id)
+    await core.fail(db, jobs[1].id, "boom")
+    await db.pool.execute("DELETE FROM ms8jobs.history")  # pruned: the counters stay
+    await db.pool.execute(
+        "INSERT INTO ms8jobs.workers (id, host, pid, queues, concurrency) "
+        "VALUES ('w1', 'h', 1, '{\"work\": 2}', 2)")
+    samples = scrape(await client.get("/metrics"))
+    assert samples[("ms8_queue_jobs", ("work", "created"))] == 1
+    assert samples[("ms8_queue_jobs", ("dead", "created"))] == 1
+    assert samples[("ms8_queue_dead_letters", ("dead",))] == 1
+    assert samples[("ms8_queue_dead_letters", ("work",))] == 0
+    assert samples[("ms8_queue_finished_jobs_total", ("work", "completed"))] == 1
+    assert samples[("ms8_queue_finished_jobs_total", ("work", "failed"))] == 1
+    assert samples[("ms8_queue_finished_jobs_total", ("dead", "failed"))] == 0
+    assert 280 < samples[("ms8_queue_oldest_waiting_seconds", ("work",))] < 3600
+    assert samples[("ms8_queue_oldest_waiting_seconds", ("dead",))] < 60
+    assert samples[("ms8_queue_workers", ("work",))] == 1
+    assert samples[("ms8_queue_workers", ("dead",))] == 0
+    assert samples[("ms8_workers_last_seen_seconds", ())] < 60
+    finished_at = samples[("ms8_queue_last_finished_timestamp_seconds", ("work", "failed"))]
+    assert abs(finished_at - datetime.now(UTC).timestamp()) < 60
+    await db.pool.execute("DELETE FROM ms8jobs.workers")
+    samples = scrape(await client.get("/metrics"))
+    assert samples[("ms8_workers_last_seen_seconds", ())] == float("inf")
+
+
+def scrape(response: httpx.Response) -> dict[tuple[str, tuple[str, ...]], float]:
+    """{(sample name, label values in order): value} of a Prometheus text answer."""
+    assert response.status_code == 200
+    samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sample.labels.values()))] = sample.value
+    return samples
 
 
 async def test_openapi_describes_every_route(client: httpx.AsyncClient, app: Starlette) -> None:
