@@ -70,6 +70,8 @@ Other settings (environment only; durations in seconds):
   MS8_PRUNE_SECONDS (300), MS8_PRUNE_CHUNK (1000)   history retention pruning
   MS8_BATCH_CHECK_SECONDS (300)      re-check of unfinished batches
   MS8_WORKER_LOOP (uvloop)           event loop: uvloop, or asyncio (the standard one)
+  MS8_JOB_LOG_LEVEL (info)           level of the line logged per job end: info or debug
+                                     (a final failure is always a warning)
 Database and logging: DATABASE_URL, DATABASE_DIRECT_URL, MS8_SCHEMA, MS8_POOL_MAX,
 MS8_PGBOUNCER, MS8_AUTO_MIGRATE, MS8_LOG_LEVEL, MS8_LOG_FORMAT (see shared/settings.py).
 

@@ -12,6 +12,8 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from shared.metrics import add_standard_metrics
+
 _BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000)
 _RUN_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 
@@ -22,8 +24,9 @@ class WorkerMetrics:
         r = self.registry
         self.jobs_finished = Counter(
             "ms8_worker_jobs_finished", "Job runs ended in this worker, by queue and outcome "
-            "(completed, failed, timeout, cancelled, lost, released)",
-            ["queue", "outcome"], registry=r)
+            "(completed, failed, timeout, cancelled, lost, released; dropped: the database "
+            "refused the result), counted once the result is saved", ["queue", "outcome"],
+            registry=r)
         self.run_seconds = Histogram(
             "ms8_worker_job_run_seconds", "Handler run time, by queue and outcome as saved: "
             "completed, retry, failed (or lost: the job was no longer this worker's; "
@@ -50,6 +53,7 @@ class WorkerMetrics:
         self.maintenance_rows = Counter(
             "ms8_worker_maintenance_rows", "Rows handled by maintenance tasks, by task",
             ["task"], registry=r)
+        add_standard_metrics(r, "worker")
         self._server: WSGIServer | None = None
         # Labelled children, looked up once: ``labels(...)`` costs a lock and a dict
         # lookup of the label tuple, per job and metric, on the hot path.

@@ -39,6 +39,7 @@ import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import Callable, Coroutine, Mapping
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -50,6 +51,7 @@ from shared.listener import Listener
 from shared.logging import get_logger
 from shared.queue import Job
 from worker.completer import Completer
+from worker.endings import Endings
 from worker.executor import (
     CANCELLED,
     COMPLETED,
@@ -93,7 +95,6 @@ class Runner:
         self.slots = Slots(self.concurrency, self.metrics)
         self._backlog_limit = 2 * settings.complete_batch
         self._released: list[Job] = []
-        self._run_seconds: dict[int, float] = {}  # of results not reported yet
         self._orphans_possible = False
         self._http_client: httpx.AsyncClient | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -108,11 +109,11 @@ class Runner:
                              trust_notifications=not s.poll_only)
         self.executor = Executor(db, self.worker_id, self.handlers, self._http, self._on_done,
                                  s.max_run_seconds)
+        self.endings = Endings(self.metrics, self.worker_id, s.job_log_level)
         self.completer = Completer(
             db, self.worker_id, window=s.complete_window_seconds, max_batch=s.complete_batch,
             db_timeout=s.db_timeout_seconds, on_flushed=self._on_flushed,
-            on_retry=lambda job, at: self.wakeup.retry_at(job.queue, at),
-            on_batch=self.metrics.completion_batch.observe)
+            on_retry=self._on_retry, on_batch=self.metrics.completion_batch.observe)
         self.heartbeat = Heartbeat(
             db, self.worker_id, interval=s.heartbeat_seconds, db_timeout=s.db_timeout_seconds,
             held=self.slots.held_ids, on_lost=self._on_lost)
@@ -270,8 +271,8 @@ class Runner:
         if jobs:
             # Results still pending for these ids belong to attempts that are over.
             self.completer.forget(job.id for job in jobs)
+            self.endings.forget(job.id for job in jobs)
             for job in jobs:
-                self._run_seconds.pop(job.id, None)
                 self.slots.take(job)
                 self.executor.start(job)
         short = [name for name in wanted if got[name] < wanted[name]]
@@ -292,32 +293,32 @@ class Runner:
     def _on_done(self, job: Job, outcome: Outcome) -> None:
         self.slots.ended(job)
         self.wakeup.slot_freed(job.queue)
-        self.metrics.job_finished(job.queue, outcome.kind)
         if outcome.kind == COMPLETED:
-            self._run_seconds[job.id] = outcome.seconds
+            self.endings.reporting(job, outcome)
             self.completer.complete(job, outcome.output)
         elif outcome.kind in (FAILED, TIMEOUT):
             assert outcome.failure is not None
-            log.info("job failed", job_id=job.id, queue=job.queue, attempt=job.attempt,
-                     outcome=outcome.kind, error=outcome.failure.message[:500])
-            self._run_seconds[job.id] = outcome.seconds
+            self.endings.reporting(job, outcome)
             self.completer.fail(job, outcome.failure)
         elif outcome.kind in (CANCELLED, LOST):
-            self.metrics.job_saved(job.queue, outcome.kind, outcome.seconds)
+            self.endings.ended(job, outcome)
             self.slots.let_go(job)
         elif outcome.kind == RELEASED:
-            self.metrics.job_saved(job.queue, outcome.kind, outcome.seconds)
+            self.endings.ended(job, outcome)
             self._released.append(job)
         if not len(self.executor):
             self.completer.nudge()
 
+    def _on_retry(self, job: Job, at: datetime) -> None:
+        self.endings.retrying(job, at)
+        self.wakeup.retry_at(job.queue, at)
+
     def _on_flushed(self, saved: list[tuple[Job, str]]) -> None:
-        """Results are stored: free their jobs, and time each run by where it ended up."""
+        """Results are stored: count, time and log each run by where it ended up, and free
+        their jobs."""
         jobs = []
-        for job, outcome in saved:
-            seconds = self._run_seconds.pop(job.id, None)
-            if seconds is not None:
-                self.metrics.job_saved(job.queue, outcome, seconds)
+        for job, state in saved:
+            self.endings.saved(job, state)
             self.slots.let_go(job)
             jobs.append(job)
         for queue_name in {job.queue for job in jobs}:

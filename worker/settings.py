@@ -24,6 +24,7 @@ from shared.queue.validation import MAX_RUN_TIMEOUT_SECONDS, QUEUE_NAME
 from shared.settings import (
     SettingsError,
     env_bool,
+    env_choice,
     env_float,
     env_int,
     env_list,
@@ -111,6 +112,8 @@ class WorkerSettings:
     batch_check_seconds: float
 
     metrics_port: int | None
+    # The level of the log line of an ordinary job end (final failures: warning).
+    job_log_level: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
@@ -177,6 +180,7 @@ class WorkerSettings:
             batch_check_seconds=env_float(
                 env, "MS8_BATCH_CHECK_SECONDS", 300.0, low=0.05, high=DAY),
             metrics_port=port or None,
+            job_log_level=env_choice(env, "MS8_JOB_LOG_LEVEL", "info", ("debug", "info")),
         )
 
     def concurrency_of(self, handled: Mapping[str, object]) -> dict[str, int]:

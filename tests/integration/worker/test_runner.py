@@ -41,6 +41,13 @@ def outcomes(runner: Runner, queue_name: str, outcome: str) -> float:
     return value or 0.0
 
 
+async def counted(runner: Runner, queue_name: str, outcome: str, n: int) -> None:
+    """Runs are counted once their result is saved, a moment after the database shows it."""
+    await wait_until(lambda: outcomes(runner, queue_name, outcome) >= n, timeout=10,
+                     message=f"{n} {outcome} runs of {queue_name} counted")
+    assert outcomes(runner, queue_name, outcome) == n
+
+
 async def test_runs_jobs_and_stores_their_output(db: Database, start_worker: StartWorker) -> None:
     runner = await start_worker(MS8_WORKER_QUEUES="echo=3,noop")
     sent = await queue.send_many(db, [JobSpec.of("echo", {"n": i}) for i in range(20)])
@@ -53,7 +60,7 @@ async def test_runs_jobs_and_stores_their_output(db: Database, start_worker: Sta
         assert job.output == {"data": {"n": i}, "attempt": 1, "worker_id": runner.worker_id}
         assert job.worker_id == runner.worker_id and job.progress == 100
     assert (await queue.get_job(db, noop.id)).output is None
-    assert outcomes(runner, "echo", "completed") == 20
+    await counted(runner, "echo", "completed", 20)
 
 
 async def test_an_idle_worker_is_woken_by_the_insert_notification(
@@ -98,7 +105,7 @@ async def test_a_failing_job_retries_then_succeeds(db: Database, start_worker: S
     job = await queue.get_job(db, sent.id)
     assert job.state == "completed" and job.attempt == 3
     assert job.output == {"succeeded_on_attempt": 3}
-    assert outcomes(runner, "fail", "failed") == 2
+    await counted(runner, "fail", "failed", 2)
 
 
 async def test_a_failure_with_no_attempt_left_keeps_message_and_traceback(
@@ -166,7 +173,7 @@ async def test_the_run_timeout_cancels_the_handler_and_fails_with_timeout(
     await wait_until(lambda: finished(db, last.id))
     job = await queue.get_job(db, last.id)
     assert (job.state, job.error_message) == ("failed", "timeout")
-    assert outcomes(runner, "stuck", "timeout") == 2
+    await counted(runner, "stuck", "timeout", 2)
 
 
 async def _is(db: Database, job_id: int, state: str) -> bool:
@@ -182,7 +189,7 @@ async def test_cancelling_an_active_job_stops_its_handler(
     await queue.cancel(db, [sent.id])
     await wait_until(lambda: not runner.executor.running_ids, timeout=5,
                      message="handler cancelled by the cancel notification")
-    assert outcomes(runner, "sleep", "cancelled") == 1
+    await counted(runner, "sleep", "cancelled", 1)
     assert await job_state(db, sent.id) == "cancelled"
     assert runner.free("sleep") == runner.concurrency["sleep"]
 
@@ -197,7 +204,7 @@ async def test_a_job_taken_away_is_noticed_by_the_heartbeat(
     reclaimed = await queue.reclaim_lost_jobs(db, stall_seconds=0.001)
     assert [r.id for r in reclaimed] == [sent.id]
     await wait_until(lambda: not runner.executor.running_ids, timeout=5)
-    assert outcomes(runner, "sleep", "lost") == 1
+    await counted(runner, "sleep", "lost", 1)
     assert await job_state(db, sent.id) == "retry"
 
 
@@ -288,6 +295,7 @@ async def test_metrics_are_served_over_http(db: Database, start_worker: StartWor
     runner = await start_worker(MS8_WORKER_QUEUES="noop")
     await queue.send(db, "noop")
     await wait_until(lambda: timed(runner, "noop", "completed"), message="run time observed")
+    await counted(runner, "noop", "completed", 1)
     metrics: WorkerMetrics = runner.metrics
     port = metrics.serve(0, addr="127.0.0.1")
     try:
@@ -298,6 +306,8 @@ async def test_metrics_are_served_over_http(db: Database, start_worker: StartWor
     assert 'ms8_worker_jobs_finished_total{outcome="completed",queue="noop"} 1.0' in text
     assert ('ms8_worker_job_run_seconds_count{outcome="completed",queue="noop"} 1.0'
             in text)
+    assert 'ms8_build_info{commit="' in text and 'process="worker"' in text
+    assert "process_resident_memory_bytes" in text and "python_info" in text
     assert "ms8_worker_completion_batch_size_count" in text
     assert "ms8_worker_maintenance_leader 1.0" in text
 
@@ -337,7 +347,7 @@ async def test_stop_lets_short_jobs_finish_and_hands_long_ones_back(
     for s in long:
         job = await queue.get_job(db, s.id)
         assert (job.state, job.attempt, job.worker_id) == ("created", 0, None)
-    assert outcomes(runner, "sleep", "released") == 3
+    await counted(runner, "sleep", "released", 3)
     assert await _registered(db) == []
 
 
@@ -390,8 +400,8 @@ async def test_a_job_fetched_again_while_its_old_attempt_runs_here_replaces_it(
     job = await queue.get_job(db, sent.id)
     assert (job.state, job.attempt, job.output) == ("completed", 2, 2)
     await wait_until(lambda: len(runner.executor) == 0)
-    assert outcomes(runner, "twice", "lost") == 1
-    assert outcomes(runner, "twice", "completed") == 1
+    await counted(runner, "twice", "lost", 1)
+    await counted(runner, "twice", "completed", 1)
     assert runner.slots.held_ids() == set() and runner.free("twice") == 10
 
 
@@ -401,8 +411,8 @@ async def test_an_output_the_database_refuses_fails_the_job_not_the_batch(
     async def nul_output(ctx: JobContext) -> Any:
         return "a\x00b" if ctx.data.get("bad") else "fine"
 
-    await start_worker({"nul": nul_output}, MS8_WORKER_QUEUES="nul",
-                       MS8_COMPLETE_WINDOW_MS="200")
+    runner = await start_worker({"nul": nul_output}, MS8_WORKER_QUEUES="nul",
+                                MS8_COMPLETE_WINDOW_MS="200")
     sent = await queue.send_many(db, [JobSpec.of("nul", {"bad": i == 3}, retry_limit=2)
                                       for i in range(6)])
     for s in sent:
@@ -411,3 +421,6 @@ async def test_an_output_the_database_refuses_fails_the_job_not_the_batch(
     assert [j.state for j in jobs] == ["completed"] * 3 + ["failed"] + ["completed"] * 2
     assert jobs[3].attempt == 1
     assert jobs[3].error_message.startswith("the database refused the job's output")
+    # Counted as what was saved, not as what the handler returned.
+    await counted(runner, "nul", "completed", 5)
+    await counted(runner, "nul", "failed", 1)
