@@ -411,8 +411,10 @@ async def test_an_output_the_database_refuses_fails_the_job_not_the_batch(
     async def nul_output(ctx: JobContext) -> Any:
         return "a\x00b" if ctx.data.get("bad") else "fine"
 
+    # A long stall timeout: the refusal is logged with a traceback, which the tests' default
+    # renderer can take seconds to draw on a busy machine, and reclaimed jobs would run again.
     runner = await start_worker({"nul": nul_output}, MS8_WORKER_QUEUES="nul",
-                                MS8_COMPLETE_WINDOW_MS="200")
+                                MS8_COMPLETE_WINDOW_MS="200", MS8_STALL_SECONDS="30")
     sent = await queue.send_many(db, [JobSpec.of("nul", {"bad": i == 3}, retry_limit=2)
                                       for i in range(6)])
     for s in sent:
