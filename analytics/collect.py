@@ -1,0 +1,193 @@
+"""Collecting one user-role's analytics: every source at once, each on its own terms.
+
+Per source and request (see the source contract in the README):
+
+    breaker refuses?  ──yes──► missing "circuit open" (no request, no wait)
+    wait for one of the source's slots (its concurrency limit in this process)
+    GET {base_url}/user-roles/{id}, bounded by the source's timeout from connect to
+    the last byte (a source that drips bytes cannot hold a job past it)
+        2xx, a JSON object within max_bytes   → data
+        5xx, 429, timeout, connection error   → transient: one quick retry, then missing
+        other 4xx                             → missing, not retried (the source is up)
+        not JSON, not an object, too large    → missing, not retried (the source is broken)
+
+Transient and broken answers count as failures for the breaker; a 4xx counts as the
+source answering. Cancellation (the job was cancelled, timed out, or the worker stops)
+is never swallowed: it leaves the breaker without a verdict.
+
+One ``Collector`` lives per worker process, so its breakers and limits are shared by all
+the jobs the process runs; its counters feed the worker's metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+
+from analytics.breaker import Breaker
+from analytics.models import Missing
+from analytics.settings import AnalyticsSettings, Source
+
+HEADERS = {"Accept": "application/json"}
+
+
+@dataclass(frozen=True, slots=True)
+class SourceResult:
+    source: str
+    data: dict[str, Any] | None
+    reason: str | None  # why data is missing
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.data is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Collection:
+    """What every source gave for one user-role."""
+
+    results: tuple[SourceResult, ...]
+    duration_ms: int
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return {r.source: r.data for r in self.results if r.data is not None}
+
+    @property
+    def missing(self) -> list[Missing]:
+        return [Missing(r.source, r.reason or "unknown") for r in self.results if not r.ok]
+
+    @property
+    def all_failed(self) -> bool:
+        return not any(r.ok for r in self.results)
+
+
+OnSource = Callable[[SourceResult, int, int], Awaitable[object]]
+
+
+class _Failed(Exception):
+    """One attempt failed: ``kind`` labels the metric, ``reason`` goes into the snapshot."""
+
+    def __init__(self, kind: str, reason: str, *, transient: bool, source_is_up: bool = False
+                 ) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+        self.transient = transient
+        self.source_is_up = source_is_up
+
+
+class Collector:
+    def __init__(
+        self, settings: AnalyticsSettings, clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.sources = settings.sources
+        self.breakers = {s.name: Breaker(s.breaker_failures, s.breaker_cooldown, clock)
+                         for s in self.sources}
+        self._slots = {s.name: asyncio.Semaphore(s.concurrency) for s in self.sources}
+        # (source, kind) → failed requests, and refusals by an open breaker.
+        self.failures: Counter[tuple[str, str]] = Counter()
+
+    async def collect(
+        self, http: httpx.AsyncClient, user_role_id: int, on_source: OnSource | None = None,
+    ) -> Collection:
+        """Ask every source at once; ``on_source(result, done, total)`` as each one ends."""
+        started = time.monotonic()
+        done = 0
+        total = len(self.sources)
+
+        async def one(source: Source) -> SourceResult:
+            nonlocal done
+            result = await self._source(http, source, user_role_id)
+            done += 1
+            if on_source is not None:
+                await on_source(result, done, total)
+            return result
+
+        results = await asyncio.gather(*(one(s) for s in self.sources))
+        return Collection(tuple(results), round((time.monotonic() - started) * 1000))
+
+    async def _source(self, http: httpx.AsyncClient, source: Source, user_role_id: int
+                      ) -> SourceResult:
+        started = time.monotonic()
+        breaker = self.breakers[source.name]
+        reason: str | None = None  # of the first attempt, when a retry is refused
+        for attempt in (1, 2):
+            if attempt == 2:
+                await asyncio.sleep(self.settings.retry_delay)
+            if breaker.refuses():  # before queueing for a slot: an outage costs no wait
+                return self._refused(source, started, reason)
+            async with self._slots[source.name]:
+                ticket = breaker.allow()  # it may have opened while this call waited
+                if ticket is None:
+                    return self._refused(source, started, reason)
+                try:
+                    data = await self._get(http, source, source.url(user_role_id))
+                except _Failed as failed:
+                    if failed.source_is_up:
+                        breaker.success(ticket)
+                    else:
+                        breaker.failure(ticket)
+                        self.failures[source.name, failed.kind] += 1
+                    reason = failed.reason
+                    if failed.transient:
+                        continue
+                    break
+                except BaseException:
+                    breaker.abandon(ticket)
+                    raise
+                breaker.success(ticket)
+                return SourceResult(source.name, data, None, time.monotonic() - started)
+        return SourceResult(source.name, None, reason, time.monotonic() - started)
+
+    def _refused(self, source: Source, started: float, reason: str | None) -> SourceResult:
+        self.failures[source.name, "circuit-open"] += 1
+        return SourceResult(source.name, None, reason or "circuit open",
+                            time.monotonic() - started)
+
+    async def _get(self, http: httpx.AsyncClient, source: Source, url: str) -> dict[str, Any]:
+        """One attempt; raises ``_Failed`` saying what went wrong."""
+        limit = self.settings.max_bytes
+        try:
+            async with asyncio.timeout(source.timeout):
+                async with http.stream("GET", url, headers=HEADERS,
+                                       timeout=source.timeout) as response:
+                    status = response.status_code
+                    if status >= 500 or status == 429:
+                        raise _Failed("http-5xx" if status >= 500 else "http-429",
+                                      f"http {status}", transient=True)
+                    if not 200 <= status < 300:
+                        raise _Failed("http-4xx", f"http {status}", transient=False,
+                                      source_is_up=True)
+                    declared = response.headers.get("content-length")
+                    if declared is not None and declared.isdigit() and int(declared) > limit:
+                        raise _Failed("too-large", f"answer larger than {limit} bytes",
+                                      transient=False)
+                    body = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        if len(body) > limit:
+                            raise _Failed("too-large", f"answer larger than {limit} bytes",
+                                          transient=False)
+        except (TimeoutError, httpx.TimeoutException):
+            raise _Failed("timeout", f"timeout after {source.timeout:g} s",
+                          transient=True) from None
+        except httpx.TransportError as error:
+            raise _Failed("connection", f"connection error: {type(error).__name__}",
+                          transient=True) from None
+        try:
+            value = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise _Failed("invalid", "answer is not JSON", transient=False) from None
+        if not isinstance(value, dict):
+            raise _Failed("invalid", "answer is not a JSON object", transient=False)
+        return value
