@@ -22,7 +22,7 @@ from shared.db import open_database, retry_connection
 from shared.logging import configure_logging, get_logger
 from shared.migrate import SchemaError, ensure_schema
 from shared.settings import Settings, SettingsError
-from worker.handlers import Handler, HandlerError, load
+from worker.handlers import Handler, HandlerError, collectors, load
 from worker.metrics import WorkerMetrics
 from worker.runner import Runner
 from worker.settings import WorkerSettings
@@ -143,7 +143,7 @@ async def run(
     settings: Settings, worker_settings: WorkerSettings, handlers: Mapping[str, Handler],
 ) -> int:
     db = await open_database(settings, "worker")
-    metrics = WorkerMetrics()
+    metrics = WorkerMetrics(collectors())
     try:
         conn = await retry_connection(db.connect_direct, what="schema check")
         try:

@@ -7,6 +7,7 @@ scraping never touches the event loop nor the database.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
@@ -19,9 +20,12 @@ _RUN_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 
 
 class WorkerMetrics:
-    def __init__(self) -> None:
+    def __init__(self, collectors: Iterable[Any] = ()) -> None:
+        """``collectors``: more ``prometheus_client`` collectors to serve (of handlers)."""
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        for collector in collectors:
+            r.register(collector)
         self.jobs_finished = Counter(
             "ms8_worker_jobs_finished", "Job runs ended in this worker, by queue and outcome "
             "(completed, failed, timeout, cancelled, lost, released; dropped: the database "

@@ -7,6 +7,9 @@ queue, write a module here and add it to ``BUILTIN_MODULES``.
 
 One queue has exactly one handler: registering a second one for a queue is an error,
 so two modules can never silently fight over a queue.
+
+A handler module may also add Prometheus collectors of its own (``add_collector``); the
+worker serves them with its metrics (the analytics sources' breakers, say).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from worker.context import JobContext, PermanentError
 Handler = Callable[[JobContext], Awaitable[Any]]
 H = TypeVar("H", bound=Handler)
 
-BUILTIN_MODULES: tuple[str, ...] = ("worker.handlers.builtin",)
+BUILTIN_MODULES: tuple[str, ...] = ("worker.handlers.builtin", "worker.handlers.analytics")
 
 
 class HandlerError(ValueError):
@@ -34,6 +37,7 @@ class Handlers:
 
     def __init__(self) -> None:
         self._by_queue: dict[str, Handler] = {}
+        self._collectors: list[Any] = []
 
     def register(self, queue: str) -> Callable[[H], H]:
         """Decorator: ``@handlers.register("sleep")`` makes the function run jobs of "sleep"."""
@@ -54,9 +58,19 @@ class Handlers:
     def snapshot(self) -> Mapping[str, Handler]:
         return MappingProxyType(dict(self._by_queue))
 
+    def add_collector(self, collector: Any) -> None:
+        """Serve a ``prometheus_client`` collector with the worker's metrics."""
+        if collector not in self._collectors:
+            self._collectors.append(collector)
+
+    def collectors(self) -> tuple[Any, ...]:
+        return tuple(self._collectors)
+
 
 registry = Handlers()
 handler = registry.register
+add_collector = registry.add_collector
+collectors = registry.collectors
 
 
 def load(extra_modules: Iterable[str] = ()) -> Mapping[str, Handler]:
@@ -82,5 +96,5 @@ def select(handlers: Mapping[str, Handler], queues: Iterable[str]) -> dict[str, 
 
 __all__ = [
     "BUILTIN_MODULES", "Handler", "HandlerError", "Handlers", "JobContext", "PermanentError",
-    "handler", "load", "registry", "select",
+    "add_collector", "collectors", "handler", "load", "registry", "select",
 ]

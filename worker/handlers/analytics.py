@@ -1,0 +1,122 @@
+"""The MS8 work: ``collect-analytics`` for one user-role, and the source metrics.
+
+One ``Collector`` per worker process (built from the environment when this module is
+imported, so a bad source setting stops the worker at start): its breakers and
+per-source limits are shared by every job the process runs, whatever the queue.
+
+``collect-analytics`` takes ``{"user_role_id": N, "day": "YYYY-MM-DD"}``:
+
+- some sources answered → the day's snapshot is upserted (``partial`` naming the others)
+  and the job completes with ``{"status": "complete"|"partial", "missing": [...]}``;
+- no source answered → it raises, and the queue's retry policy applies (no snapshot is
+  written, so a good snapshot of the day from an earlier run is kept);
+- the user-role does not exist → it completes with status ``skipped``.
+
+Progress is reported as each source ends, for a job that someone may watch: one sent
+on its own, or a batch job once it has run for a second (a night's 30,000 jobs of
+50 ms each are watched through their batch; four more writes a job would double the
+database work of the night).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector as MetricsCollector
+
+from analytics import snapshots
+from analytics.breaker import STATE_VALUES
+from analytics.collect import Collector, SourceResult
+from analytics.models import PARTIAL
+from analytics.settings import AnalyticsSettings
+from worker.context import JobContext, PermanentError
+from worker.handlers import add_collector, handler
+
+COLLECT_QUEUE = "collect-analytics"
+PROGRESS_AFTER_SECONDS = 1.0
+
+
+class AllSourcesFailed(RuntimeError):
+    """No source answered: the attempt fails, and retries while attempts are left."""
+
+
+_collector = Collector(AnalyticsSettings.from_env())
+
+
+def collector() -> Collector:
+    """The process's collector (its breakers are per process, shared by all its jobs)."""
+    return _collector
+
+
+def configure(settings: AnalyticsSettings) -> Collector:
+    """Start over with other settings and fresh breakers (tests running workers in-process)."""
+    global _collector
+    _collector = Collector(settings)
+    return _collector
+
+
+def collect_input(data: Any) -> tuple[int, date]:
+    """(user_role_id, day) of a collect-analytics job; PermanentError names a bad field."""
+    if not isinstance(data, dict):
+        raise PermanentError("data must be an object with user_role_id and day")
+    user_role_id = data.get("user_role_id")
+    if isinstance(user_role_id, bool) or not isinstance(user_role_id, int) or user_role_id < 1:
+        raise PermanentError(f"data.user_role_id must be a positive integer, got {user_role_id!r}")
+    try:
+        day = date.fromisoformat(data["day"])
+    except (KeyError, TypeError, ValueError):
+        raise PermanentError(
+            f"data.day must be a date written YYYY-MM-DD, got {data.get('day')!r}") from None
+    return user_role_id, day
+
+
+@handler(COLLECT_QUEUE)
+async def collect_analytics(ctx: JobContext) -> dict[str, Any]:
+    user_role_id, day = collect_input(ctx.data)
+    started = time.monotonic()
+    alone = ctx.job.batch_id is None
+
+    async def on_source(result: SourceResult, done: int, total: int) -> None:
+        if alone or time.monotonic() - started >= PROGRESS_AFTER_SECONDS:
+            what = "answered" if result.ok else f"missing ({result.reason})"
+            await ctx.progress(done * 100 // total, f"{result.source}: {what}")
+
+    collection = await collector().collect(ctx.http, user_role_id, on_source)
+    missing = collection.missing
+    if collection.all_failed:
+        raise AllSourcesFailed("every source failed: " + ", ".join(
+            f"{m.source} ({m.reason})" for m in missing))
+    written = await snapshots.write(
+        ctx.db, user_role_id, day, collection.data, missing, collection.duration_ms,
+        job_id=ctx.job.id, batch_id=ctx.job.batch_id)
+    if not written:
+        return {"status": "skipped", "reason": f"user-role {user_role_id} does not exist"}
+    return {"status": PARTIAL if missing else "complete", "day": day.isoformat(),
+            "missing": [m.as_dict() for m in missing], "duration_ms": collection.duration_ms}
+
+
+class SourceMetrics(MetricsCollector):
+    """The sources as this worker sees them, read when scraped (never on the job path)."""
+
+    def collect(self) -> Iterator[Any]:
+        current = collector()
+        state = GaugeMetricFamily(
+            "ms8_source_breaker_state", "Circuit breaker of each source in this worker: "
+            "0 closed, 1 half-open (probing), 2 open", labels=["source"])
+        for name, breaker in current.breakers.items():
+            state.add_metric([name], STATE_VALUES[breaker.state])
+        yield state
+        failures = CounterMetricFamily(
+            "ms8_source_failures", "Requests to a source that failed, by kind (timeout, "
+            "connection, http-5xx, http-429, invalid, too-large), and calls "
+            "refused by its open breaker (circuit-open)", labels=["source", "kind"])
+        for (name, kind), count in sorted(current.failures.items()):
+            failures.add_metric([name, kind], count)
+        yield failures
+
+
+add_collector(SourceMetrics())
