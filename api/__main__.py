@@ -2,7 +2,8 @@
 
 One process, one event loop (run several behind a load balancer to scale). On SIGTERM it
 stops accepting, gives requests and open event streams ``MS8_API_SHUTDOWN_GRACE_SECONDS``
-to end, closes the pool and exits 0.
+to end, closes the pool and exits 0. The HTTP protocol bounds each request head in size,
+field count and time (``api/protocol.py``) before the application sees it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import uvicorn
 
 from api.app import create_app
 from api.config import ApiSettings
+from api.protocol import bounded_protocol
 from shared.logging import configure_logging, get_logger
 from shared.settings import Settings, SettingsError
 
@@ -47,6 +49,7 @@ def main() -> int:
         proxy_headers=True,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) or None,
         lifespan="on",
+        http=bounded_protocol(settings.max_header_bytes, settings.header_timeout_seconds),
     )
     server = Server(config)
     server.run()

@@ -92,6 +92,8 @@ class ApiSettings:
     max_jobs_per_request: int
     sse_ping_seconds: float
     shutdown_grace_seconds: float
+    max_header_bytes: int
+    header_timeout_seconds: float
 
     def __repr__(self) -> str:
         return (f"ApiSettings(host={self.host!r}, port={self.port}, keys={list(self.keys)}, "
@@ -126,4 +128,8 @@ class ApiSettings:
                                        high=300),
             shutdown_grace_seconds=env_float(env, "MS8_API_SHUTDOWN_GRACE_SECONDS", 10.0,
                                              low=0, high=600),
+            max_header_bytes=env_int(env, "MS8_API_MAX_HEADER_BYTES", 64 * 1024,
+                                     low=4096, high=1024 * 1024),
+            header_timeout_seconds=env_float(env, "MS8_API_HEADER_TIMEOUT_SECONDS", 10.0,
+                                             low=0.1, high=300),
         )
