@@ -90,6 +90,7 @@ class ApiSettings:
     secure_cookies: bool
     max_body_bytes: int
     max_jobs_per_request: int
+    max_json_values: int
     sse_ping_seconds: float
     shutdown_grace_seconds: float
     max_header_bytes: int
@@ -124,6 +125,8 @@ class ApiSettings:
                                    low=1024, high=256 * 1024 * 1024),
             max_jobs_per_request=env_int(env, "MS8_API_MAX_JOBS_PER_REQUEST", 1000,
                                          low=1, high=100_000),
+            max_json_values=env_int(env, "MS8_API_MAX_JSON_VALUES", 100_000,
+                                    low=100, high=10_000_000),
             sse_ping_seconds=env_float(env, "MS8_API_SSE_PING_SECONDS", 15.0, low=0.05,
                                        high=300),
             shutdown_grace_seconds=env_float(env, "MS8_API_SHUTDOWN_GRACE_SECONDS", 10.0,

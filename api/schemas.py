@@ -306,7 +306,25 @@ def components(max_jobs: int) -> dict[str, Schema]:
 
 def json_value(value: Any, field: str) -> Any:
     """The ``JsonValue`` component: any JSON without NUL in its strings and keys, walked
-    without recursion (data may nest deeply)."""
+    without recursion (data may nest deeply) and without naming each item's path, which
+    would cost more than the walk; the path is found only for a value that fails."""
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise _nul_violation(value, field)
+        elif isinstance(item, dict):
+            if any("\x00" in key for key in item):
+                raise _nul_violation(value, field)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return value
+
+
+def _nul_violation(value: Any, field: str) -> Exception:
+    """The violation naming where the first NUL of ``value`` is."""
     from api.validator import SchemaViolation
 
     stack: list[tuple[Any, str]] = [(value, field)]
@@ -314,12 +332,12 @@ def json_value(value: Any, field: str) -> Any:
         item, where = stack.pop()
         if isinstance(item, str):
             if "\x00" in item:
-                raise SchemaViolation(where, "strings cannot contain NUL (\\u0000)")
+                return SchemaViolation(where, "strings cannot contain NUL (\\u0000)")
         elif isinstance(item, dict):
             for key, inner in item.items():
                 if "\x00" in key:
-                    raise SchemaViolation(where, "keys cannot contain NUL (\\u0000)")
+                    return SchemaViolation(where, "keys cannot contain NUL (\\u0000)")
                 stack.append((inner, f"{where}.{key}"))
         elif isinstance(item, list):
             stack.extend((inner, f"{where}[{i}]") for i, inner in enumerate(item))
-    return value
+    raise AssertionError("no NUL found")
