@@ -39,6 +39,7 @@ from api.endpoint import Endpoint, routes
 from api.errors import handle_exception, handle_http_exception
 from api.hub import EventHub
 from api.schemas import components, json_value
+from api.served import ServedQueues
 from api.session import Sessions
 from api.validator import Validator
 from shared import idempotency
@@ -107,6 +108,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         await hub.start()
         ctx._db, ctx._hub = db, hub
         ctx._sender = SendCoalescer(db)
+        ctx._served = ServedQueues(db, seen_within=ctx.settings.worker_seen_seconds)
         sweeper = asyncio.create_task(_sweep_idempotency_keys(ctx), name="idempotency sweep")
         log.info("api ready", schema=db.schema, schema_version=schema_version,
                  keys=[k.name for k in ctx.settings.keys])
@@ -120,7 +122,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
             await ctx._sender.close()
         if hub is not None:
             await hub.stop()
-        ctx._db = ctx._hub = ctx._sender = None
+        ctx._db = ctx._hub = ctx._sender = ctx._served = None
         await db.close()
 
 

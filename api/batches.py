@@ -16,6 +16,7 @@ from api import cursor, idempotent, wire
 from api.endpoint import Call, Endpoint, Param, Reply
 from api.jobs import job_spec, sent
 from api.schemas import ID
+from api.served import with_warnings
 from shared import queue as core
 
 BATCH_ID = Param("id", "path", ID, "the batch's id", required=True)
@@ -25,6 +26,8 @@ DEFAULT_PAGE = 20
 async def create_batch(call: Call) -> Response:
     body, db = call.body, call.ctx.db
     specs = [job_spec(item, f"jobs[{i}].") for i, item in enumerate(body["jobs"])]
+    warnings = await call.ctx.served.warnings(
+        [*(spec.queue for spec in specs), body.get("on_complete_queue")])
     created: list[int] = []
 
     async def fill(conn: asyncpg.Connection) -> tuple[int, Any]:
@@ -34,7 +37,8 @@ async def create_batch(call: Call) -> Response:
         results = await core.send_many(db, specs, batch_id=batch_id, conn=conn) if specs else []
         await core.seal_batch(db, batch_id, conn=conn)
         created.append(batch_id)
-        return 201, {"id": batch_id, "jobs": [sent(r) for r in results]}
+        return 201, with_warnings({"id": batch_id, "jobs": [sent(r) for r in results]},
+                                  warnings)
 
     async def work(conn: asyncpg.Connection | None) -> tuple[int, Any]:
         if conn is not None:
@@ -75,7 +79,8 @@ ENDPOINTS = [
         scope="write", params=[idempotent.PARAM], body="BatchSpec",
         errors=("idempotency_key_reused",),
         description="When its last job has ended, one job is sent to on_complete_queue "
-                    "(if given) with on_complete_data."),
+                    "(if given) with on_complete_data. Warnings name the queues (of the "
+                    "jobs, or on_complete_queue) that no live worker serves."),
     Endpoint(
         "GET", "/batches", list_batches, "List batches, newest first", "listBatches",
         "batches", {200: Reply("A page of batches with their totals.", "BatchPage")},

@@ -95,6 +95,8 @@ class ApiSettings:
     shutdown_grace_seconds: float
     max_header_bytes: int
     header_timeout_seconds: float
+    # A worker seen in the registry this recently counts as serving its queues.
+    worker_seen_seconds: float
 
     def __repr__(self) -> str:
         return (f"ApiSettings(host={self.host!r}, port={self.port}, keys={list(self.keys)}, "
@@ -135,4 +137,6 @@ class ApiSettings:
                                      low=4096, high=1024 * 1024),
             header_timeout_seconds=env_float(env, "MS8_API_HEADER_TIMEOUT_SECONDS", 10.0,
                                              low=0.1, high=300),
+            worker_seen_seconds=env_float(env, "MS8_API_WORKER_SEEN_SECONDS", 180.0,
+                                          low=1, high=30 * 86400),
         )

@@ -20,6 +20,7 @@ from shared.settings import Settings
 if TYPE_CHECKING:
     from api.hub import EventHub
     from api.metrics import Metrics
+    from api.served import ServedQueues
 
 
 @dataclass
@@ -33,6 +34,7 @@ class ApiContext:
     _db: Database | None = field(default=None, repr=False)
     _hub: EventHub | None = field(default=None, repr=False)
     _sender: SendCoalescer | None = field(default=None, repr=False)
+    _served: ServedQueues | None = field(default=None, repr=False)
 
     @property
     def db(self) -> Database:
@@ -46,6 +48,13 @@ class ApiContext:
         if self._sender is None:
             raise RuntimeError("the API's sender is not started")
         return self._sender
+
+    @property
+    def served(self) -> ServedQueues:
+        """Which queues a live worker serves (cached for a second or two)."""
+        if self._served is None:
+            raise RuntimeError("the API's database is not open (is the lifespan running?)")
+        return self._served
 
     @property
     def hub(self) -> EventHub:

@@ -16,6 +16,7 @@ from api import cursor, idempotent, rfc3339, wire
 from api.endpoint import Call, Endpoint, Param, Reply
 from api.errors import ApiError
 from api.schemas import ID, QUEUE_NAME, STATE
+from api.served import with_warnings
 from shared import queue as core
 
 OPTIONS = ("priority", "delay", "retry_limit", "retry_delay", "retry_backoff",
@@ -47,6 +48,7 @@ def sent(result: core.Sent) -> dict[str, Any]:
 
 async def send_job(call: Call) -> Response:
     spec = job_spec(call.body)
+    warnings = await call.ctx.served.warnings([spec.queue])
 
     async def work(conn: asyncpg.Connection | None) -> tuple[int, Any]:
         # Outside an idempotency claim, concurrent sends share one commit (and NOTIFY).
@@ -54,18 +56,19 @@ async def send_job(call: Call) -> Response:
             result = await call.ctx.sender.send(spec)
         else:
             result = await core.send_spec(call.ctx.db, spec, conn=conn)
-        return (201 if result.created else 200), sent(result)
+        return (201 if result.created else 200), with_warnings(sent(result), warnings)
 
     return await idempotent.respond(call, work, lambda reply: f"/jobs/{reply['id']}")
 
 
 async def send_jobs(call: Call) -> Response:
     specs = [job_spec(item, f"jobs[{i}].") for i, item in enumerate(call.body["jobs"])]
+    warnings = await call.ctx.served.warnings(spec.queue for spec in specs)
 
     async def work(conn: asyncpg.Connection | None) -> tuple[int, Any]:
         results = await core.send_many(call.ctx.db, specs, conn=conn)
         status = 201 if any(r.created for r in results) else 200
-        return status, {"jobs": [sent(r) for r in results]}
+        return status, with_warnings({"jobs": [sent(r) for r in results]}, warnings)
 
     return await idempotent.respond(call, work, lambda _body: None)
 
@@ -128,14 +131,17 @@ ENDPOINTS = [
                     "SendResult")},
         scope="write", params=[idempotent.PARAM], body="JobSpec",
         errors=("idempotency_key_reused",),
-        description="The queue is created with the default policy on first use."),
+        description="The queue is created with the default policy on first use. A queue "
+                    "that no live worker serves is accepted too, and the reply's warnings "
+                    "say so."),
     Endpoint(
         "POST", "/jobs/bulk", send_jobs, "Send many jobs in one statement", "sendJobs",
         "jobs",
         {201: Reply("Sent; results in the order of the request.", "BulkSendResult"),
          200: Reply("Every job was already there (singleton keys).", "BulkSendResult")},
         scope="write", params=[idempotent.PARAM], body="BulkSend",
-        errors=("idempotency_key_reused",)),
+        errors=("idempotency_key_reused",),
+        description="Warnings name the queues that no live worker serves."),
     Endpoint(
         "GET", "/jobs", list_jobs, "List jobs, newest first", "listJobs", "jobs",
         {200: Reply("A page of jobs.", "JobPage")},

@@ -1,5 +1,5 @@
-"""Queues over HTTP: their policies and job counts per state, pause/resume, redrive, and
-cancelling every waiting job of a queue at once.
+"""Queues over HTTP: their policies, job counts per state and whether a live worker
+serves them, pause/resume, redrive, and cancelling every waiting job of a queue at once.
 
 Counts come from ``shared.queue.count_jobs`` (the hot table plus the history counters the
 triggers keep), so listing queues never scans finished jobs.
@@ -19,15 +19,18 @@ NAME = Param("name", "path", QUEUE_NAME, "the queue's name", required=True)
 
 async def _one(call: Call, policy: core.QueuePolicy, status: int = 200) -> Response:
     counts = await core.count_jobs(call.ctx.db)
-    return wire.json_response(wire.queue(policy, counts.get(policy.name)), status)
+    served = await call.ctx.served.served()
+    return wire.json_response(
+        wire.queue(policy, counts.get(policy.name), policy.name in served), status)
 
 
 async def list_queues(call: Call) -> Response:
     db = call.ctx.db
     policies = await core.list_queues(db)
     counts = await core.count_jobs(db)
+    served = await call.ctx.served.served()
     return wire.json_response(
-        {"queues": [wire.queue(p, counts.get(p.name)) for p in policies]})
+        {"queues": [wire.queue(p, counts.get(p.name), p.name in served) for p in policies]})
 
 
 async def get_queue(call: Call) -> Response:

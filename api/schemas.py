@@ -193,8 +193,10 @@ def _queue() -> Schema:
         "run_timeout_seconds": {"type": ["number", "null"]},
         "retention_seconds": {"type": "number"}, "dead_letter": nullable(QUEUE_NAME),
         "fleet_limit": {"type": ["integer", "null"]}, "paused": {"type": "boolean"},
-        "counts": ref("StateCounts"), "created_at": nullable(TIMESTAMP),
-        "updated_at": nullable(TIMESTAMP),
+        "counts": ref("StateCounts"),
+        "served": {"type": "boolean", "description": (
+            "whether a live worker (one seen in the registry lately) runs this queue")},
+        "created_at": nullable(TIMESTAMP), "updated_at": nullable(TIMESTAMP),
     })
     return obj(properties)
 
@@ -207,6 +209,12 @@ def _batch() -> Schema:
         "finished_at": nullable(TIMESTAMP), "completion_job_id": nullable(ID),
         "totals": ref("BatchTotals"),
     })
+
+
+_WARNINGS: Schema = {
+    "type": "array", "items": ref("Warning"), "minItems": 1,
+    "description": "present when there is something to know: a queue that no live worker "
+                   "serves (the jobs were accepted and wait until one does)"}
 
 
 def components(max_jobs: int) -> dict[str, Schema]:
@@ -232,9 +240,16 @@ def components(max_jobs: int) -> dict[str, Schema]:
             "id": ID,
             "created": {"type": "boolean", "description": (
                 "false when an existing job (same singleton key) was returned")},
-        }),
+            "warnings": _WARNINGS,
+        }, required=["id", "created"]),
         "BulkSend": obj({"jobs": job_list}),
-        "BulkSendResult": obj({"jobs": {"type": "array", "items": ref("SendResult")}}),
+        "BulkSendResult": obj({"jobs": {"type": "array", "items": ref("SendResult")},
+                               "warnings": _WARNINGS}, required=["jobs"]),
+        "Warning": obj({
+            "code": {"type": "string", "enum": ["queue_not_served"],
+                     "description": "stable, for programs"},
+            "queue": QUEUE_NAME,
+            "message": {"type": "string", "description": "for people"}}),
         "BatchSpec": obj(
             {"name": text(200), "jobs": {**job_list, "minItems": 0},
              "on_complete_queue": {**QUEUE_NAME, "description": (
@@ -242,7 +257,8 @@ def components(max_jobs: int) -> dict[str, Schema]:
              "on_complete_data": ref("JsonValue")},
             required=["jobs"], dependentRequired={"on_complete_data": ["on_complete_queue"]}),
         "BatchCreated": obj({"id": ID,
-                             "jobs": {"type": "array", "items": ref("SendResult")}}),
+                             "jobs": {"type": "array", "items": ref("SendResult")},
+                             "warnings": _WARNINGS}, required=["id", "jobs"]),
         "Job": _job(),
         "JobPage": obj({
             "jobs": {"type": "array", "items": ref("Job")},

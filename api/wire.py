@@ -49,10 +49,12 @@ def counts(by_state: Mapping[str, int] | None) -> dict[str, int]:
     return {state: int(by_state.get(state, 0)) for state in ALL_STATES}
 
 
-def queue(policy: QueuePolicy, by_state: Mapping[str, int] | None) -> dict[str, Any]:
+def queue(policy: QueuePolicy, by_state: Mapping[str, int] | None, served: bool
+          ) -> dict[str, Any]:
     body: dict[str, Any] = {"name": policy.name}
     body.update({name: getattr(policy, name) for name in POLICY_FIELDS})
     body["counts"] = counts(by_state)
+    body["served"] = served
     body["created_at"] = policy.created_at
     body["updated_at"] = policy.updated_at
     return body

@@ -1,4 +1,5 @@
-"""Helpers shared by the tests: waiting for a condition instead of sleeping, free ports."""
+"""Helpers shared by the tests: waiting for a condition instead of sleeping, free ports,
+registry rows."""
 
 from __future__ import annotations
 
@@ -31,3 +32,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def register_worker(
+    db: Any, worker_id: str, queues: dict[str, int], *, seen_seconds_ago: float = 0.0,
+) -> None:
+    """A row in the worker registry, as a worker running ``queues`` writes it, last seen
+    ``seen_seconds_ago``."""
+    import orjson
+
+    await db.pool.execute(
+        f'INSERT INTO "{db.schema}".workers (id, host, pid, queues, concurrency, last_seen_at)'
+        " VALUES ($1, 'test-host', 1, $2::jsonb, $3, now() - make_interval(secs => $4))",
+        worker_id, orjson.dumps(queues).decode(), sum(queues.values()), seen_seconds_ago)

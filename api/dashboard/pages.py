@@ -32,9 +32,10 @@ async def overview(request: Request, viewer: Viewer) -> Response:
     db = request.app.state.ctx.db
     policies = await core.list_queues(db)
     counts = await core.count_jobs(db)
+    served = await request.app.state.ctx.served.served()
     return render(
         request, viewer, "overview.html",
-        queues=[wire.queue(p, counts.get(p.name)) for p in policies],
+        queues=[wire.queue(p, counts.get(p.name), p.name in served) for p in policies],
         batches=[wire.batch(b) for b in await _batches(request, BATCHES_ON_OVERVIEW, None)],
         schedules=[wire.schedule(s) for s in await core.list_schedules(db)],
         workers=[wire.worker(w) for w in await list_workers(db)],

@@ -4,6 +4,9 @@ Workers write their own registry rows (``worker/registry.py``); this is the read
 the API and dashboard use, since they may not import the worker. A worker's active jobs
 are counted from the hot table, so the number is true even when its registry row is
 stale.
+
+A queue is *served* when a worker seen recently runs it: sends to any other queue are
+still accepted (a worker may come later), and the API and dashboard say so.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 import orjson
 
 from shared.db import Database
+from shared.queue import validation as check
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,3 +47,11 @@ async def list_workers(db: Database) -> list[Worker]:
         active = {r["worker_id"]: r["n"] for r in await conn.fetch(
             db.queries.active_jobs_by_worker)}
     return [Worker.from_record(row, active.get(row["id"], 0)) for row in rows]
+
+
+async def served_queues(db: Database, *, seen_within: float) -> frozenset[str]:
+    """The queues run by some worker seen in the last ``seen_within`` seconds (registry
+    rows are refreshed every ``MS8_WORKER_REGISTRY_SECONDS``, 60 by default)."""
+    seconds = check.seconds(seen_within, "seen_within", 0, 30 * 86400, low_open=True)
+    rows = await db.pool.fetch(db.queries.served_queues, seconds)
+    return frozenset(row["name"] for row in rows)

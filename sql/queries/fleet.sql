@@ -6,3 +6,10 @@ SELECT worker_id, count(*)::integer AS n
 FROM /*schema*/jobs
 WHERE state = 'active'
 GROUP BY worker_id;
+
+-- name: served_queues
+-- The queues that some worker seen in the last $1 seconds runs. The registry holds one
+-- row per worker process (tens, not thousands): reading it whole is the cheap plan.
+SELECT DISTINCT q.name
+FROM /*schema*/workers w, jsonb_object_keys(w.queues) AS q(name)
+WHERE w.last_seen_at > now() - make_interval(secs => $1::double precision);

@@ -7,6 +7,8 @@ import pytest
 from shared import queue
 from shared.db import Database
 from shared.queue import InvalidInput, JobSpec, NotFound
+from shared.queue.fleet import served_queues
+from tests.support import register_worker
 
 
 async def test_create_update_and_list_queues(db: Database) -> None:
@@ -77,3 +79,14 @@ async def test_list_jobs_pages_newest_first_across_hot_table_and_history(db: Dat
         await queue.list_jobs(db, states=["done"])
     with pytest.raises(InvalidInput):
         await queue.list_jobs(db, limit=0)
+
+
+async def test_served_queues_are_those_of_workers_seen_lately(db: Database) -> None:
+    assert await served_queues(db, seen_within=60) == frozenset()
+    await register_worker(db, "w1", {"mail": 2, "reports": 1})
+    await register_worker(db, "w2", {"mail": 5})
+    await register_worker(db, "gone", {"imports": 1}, seen_seconds_ago=600)
+    assert await served_queues(db, seen_within=60) == {"mail", "reports"}
+    assert await served_queues(db, seen_within=3600) == {"mail", "reports", "imports"}
+    with pytest.raises(InvalidInput, match="seen_within"):
+        await served_queues(db, seen_within=0)
