@@ -9,6 +9,7 @@ field count and time (``api/protocol.py``) before the application sees it.
 from __future__ import annotations
 
 import signal
+import socket
 import sys
 from types import FrameType
 
@@ -16,14 +17,27 @@ import uvicorn
 
 from api.app import create_app
 from api.config import ApiSettings
+from api.context import ApiContext
 from api.protocol import bounded_protocol
+from shared import startup
 from shared.logging import configure_logging, get_logger
-from shared.settings import Settings, SettingsError
+from shared.settings import Settings
+from shared.startup import open_checked
 
 
 class Server(uvicorn.Server):
-    """uvicorn's server, except that SIGTERM is an ordinary stop that exits 0 (uvicorn
-    re-raises the signal after its graceful shutdown, which looks like a crash)."""
+    """uvicorn's server, except that the database is opened and checked before it serves
+    (so a refusal is one line, not a failed lifespan's traceback), and SIGTERM is an
+    ordinary stop that exits 0 (uvicorn re-raises the signal after its graceful
+    shutdown, which looks like a crash)."""
+
+    def __init__(self, config: uvicorn.Config, ctx: ApiContext) -> None:
+        super().__init__(config)
+        self.ctx = ctx
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self.ctx.opened = await open_checked(self.ctx.shared, "api")
+        await super().serve(sockets)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
@@ -32,16 +46,17 @@ class Server(uvicorn.Server):
 
 
 def main() -> int:
-    try:
-        shared = Settings.from_env()
-        settings = ApiSettings.from_env(dev=shared.dev)
-    except SettingsError as error:
-        print(f"ms8-jobs api: {error}", file=sys.stderr)
-        return 2
+    return startup.run("api", _main)
+
+
+def _main() -> int:
+    shared = Settings.from_env()
+    settings = ApiSettings.from_env(dev=shared.dev)
     configure_logging("api", shared.log_level, shared.log_format)
     get_logger(__name__).info("api starting", host=settings.host, port=settings.port)
+    app = create_app(shared, settings)
     config = uvicorn.Config(
-        create_app(shared, settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,  # our structlog setup renders uvicorn's records too
@@ -51,7 +66,7 @@ def main() -> int:
         lifespan="on",
         http=bounded_protocol(settings.max_header_bytes, settings.header_timeout_seconds),
     )
-    server = Server(config)
+    server = Server(config, app.state.ctx)
     server.run()
     return 0 if server.started else 1
 

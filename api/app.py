@@ -3,8 +3,9 @@ database pool and the event hub.
 
 At start the lifespan opens the pool (waiting for the database with backoff), makes sure
 the schema is current on a direct connection (migrating it when ``MS8_AUTO_MIGRATE`` is
-on, refusing to start otherwise), and starts the one LISTEN of the process. With no API
-key configured it logs a warning that anyone who reaches the port can do anything.
+on, refusing to start otherwise) unless ``python -m api`` did so already, and starts the
+one LISTEN of the process. With no API key configured it logs a warning that anyone who
+reaches the port can do anything.
 """
 
 from __future__ import annotations
@@ -43,12 +44,11 @@ from api.served import ServedQueues
 from api.session import Sessions
 from api.validator import Validator
 from shared import idempotency
-from shared.db import open_database, retry_connection
 from shared.logging import get_logger
 from shared.metrics import build_version
-from shared.migrate import ensure_schema
 from shared.queue import SendCoalescer
 from shared.settings import Settings
+from shared.startup import open_checked
 
 log = get_logger(__name__)
 IDEMPOTENCY_SWEEP_SECONDS = 3600.0
@@ -94,23 +94,17 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     if ctx.keys.open:
         log.warning("NO API KEY CONFIGURED: anyone who can reach this port can read and "
                     "change every job (allowed only because MS8_ENV=dev); set MS8_API_KEYS")
-    db = await open_database(ctx.shared, "api")
+    db, ctx.opened = ctx.opened or await open_checked(ctx.shared, "api"), None
     hub: EventHub | None = None
     sweeper: asyncio.Task[None] | None = None
     try:
-        conn = await retry_connection(db.connect_direct, what="schema check")
-        try:
-            schema_version = await ensure_schema(conn, db.queries,
-                                                 auto_migrate=ctx.shared.auto_migrate)
-        finally:
-            await conn.close()
         hub = EventHub(db)
         await hub.start()
         ctx._db, ctx._hub = db, hub
         ctx._sender = SendCoalescer(db)
         ctx._served = ServedQueues(db, seen_within=ctx.settings.worker_seen_seconds)
         sweeper = asyncio.create_task(_sweep_idempotency_keys(ctx), name="idempotency sweep")
-        log.info("api ready", schema=db.schema, schema_version=schema_version,
+        log.info("api ready", schema=db.schema, schema_version=db.schema_version,
                  keys=[k.name for k in ctx.settings.keys])
         yield
     finally:

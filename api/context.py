@@ -31,6 +31,9 @@ class ApiContext:
     sessions: Sessions
     validator: Validator
     metrics: Metrics
+    # A database opened and checked before the server started (``python -m api``); the
+    # lifespan takes it instead of opening its own.
+    opened: Database | None = field(default=None, repr=False)
     _db: Database | None = field(default=None, repr=False)
     _hub: EventHub | None = field(default=None, repr=False)
     _sender: SendCoalescer | None = field(default=None, repr=False)

@@ -30,12 +30,12 @@ import orjson
 
 from scheduler.service import SchedulerService
 from scheduler.settings import SchedulerSettings
-from shared import queue
-from shared.db import Database, open_database, retry_connection
+from shared import queue, startup
+from shared.db import Database
 from shared.logging import configure_logging, get_logger
-from shared.migrate import SchemaError, ensure_schema
 from shared.queue import Firing, InvalidInput, InvalidState, NotFound, Schedule
-from shared.settings import Settings, SettingsError
+from shared.settings import Settings
+from shared.startup import open_checked
 
 log = get_logger("scheduler")
 
@@ -212,20 +212,6 @@ async def manage(db: Database, args: argparse.Namespace) -> int:
     return 0
 
 
-async def open_checked(settings: Settings, application: str) -> Database:
-    db = await open_database(settings, application)
-    try:
-        conn = await retry_connection(db.connect_direct, what="schema check")
-        try:
-            await ensure_schema(conn, db.queries, auto_migrate=settings.auto_migrate)
-        finally:
-            await conn.close()
-    except BaseException:
-        await db.close()
-        raise
-    return db
-
-
 async def run_command(settings: Settings, args: argparse.Namespace) -> int:
     try:
         db = await asyncio.wait_for(open_checked(settings, "scheduler cli"),
@@ -282,22 +268,16 @@ async def serve(settings: Settings, scheduler_settings: SchedulerSettings) -> in
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    return startup.run("scheduler", lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
     command = args.command or "run"
-    try:
-        settings = Settings.from_env(os.environ)
-        scheduler_settings = SchedulerSettings.from_env(os.environ)
-    except SettingsError as error:
-        parser.error(str(error))
+    settings = Settings.from_env(os.environ)
+    scheduler_settings = SchedulerSettings.from_env(os.environ)
     configure_logging("scheduler" if command == "run" else "scheduler-cli",
                       settings.log_level, settings.log_format)
-    try:
-        if command == "run":
-            return asyncio.run(serve(settings, scheduler_settings))
-        return asyncio.run(run_command(settings, args))
-    except SchemaError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    if command == "run":
+        return asyncio.run(serve(settings, scheduler_settings))
+    return asyncio.run(run_command(settings, args))

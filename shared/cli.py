@@ -32,9 +32,9 @@ from typing import Any
 
 import orjson
 
-from shared import queue
+from shared import queue, startup
 from shared.db import Database, open_database
-from shared.settings import Settings, SettingsError
+from shared.settings import Settings
 
 
 def _print_json(value: Any) -> None:
@@ -151,18 +151,22 @@ async def _run(
 
 
 def main(argv: list[str] | None = None) -> None:
+    sys.exit(startup.run("ms8-jobs", lambda: _main(argv)))
+
+
+def _main(argv: list[str] | None) -> int:
     parser, commands = _parser()
     args = parser.parse_args(argv)
     if args.command == "db":
         from shared.embedded import main as embedded_main
 
-        sys.exit(embedded_main([args.action]))
+        return embedded_main([args.action])
     try:
-        settings = Settings.from_env()
-        asyncio.run(_run(args, settings, commands))
-    except (SettingsError, queue.QueueError, orjson.JSONDecodeError) as error:
+        asyncio.run(_run(args, Settings.from_env(), commands))
+    except (queue.QueueError, orjson.JSONDecodeError) as error:
         print(f"ms8-jobs: {error}", file=sys.stderr)
-        sys.exit(2)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from shared.backoff import Backoff
 from shared.channels import Channels
 from shared.logging import get_logger, mask_secrets
 from shared.outage import PROBE_CAP, PROBE_FIRST, Outage, QuietPoolFloor
-from shared.settings import Settings
+from shared.settings import MISSING_DATABASE_URL, Settings, SettingsError
 from shared.sql import Queries
 
 log = get_logger(__name__)
@@ -53,6 +53,8 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 def resolve_urls(settings: Settings) -> tuple[str, str]:
     """The pool URL and the direct URL; starts the embedded server when no URL is set."""
     if settings.database_url is None:
+        if not settings.dev:  # Settings.from_env refuses this; a hand-built one may not
+            raise SettingsError(MISSING_DATABASE_URL)
         from shared.embedded import ensure_embedded
 
         url = ensure_embedded(Path(settings.data_dir) / "pg")
@@ -77,6 +79,7 @@ class Database:
     channels: Channels
     settings: Settings
     url: str = ""  # the pool's; empty: the direct URL
+    schema_version: int | None = None  # as found by shared.startup.open_checked
     outage: Outage = field(init=False)
 
     def __post_init__(self) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 
+_format: str | None = None  # the renderer configure_logging chose: "json" or "console"
 _URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]+:)([^@\s]+)(@)")
 _SECRET_KEYS = ("password", "secret", "token", "api_key", "apikey", "authorization", "dsn")
 
@@ -34,8 +35,10 @@ def _redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
 
 def configure_logging(process: str, level: str = "info", fmt: str = "auto") -> None:
     """Set up structlog (and route stdlib logging through the same renderer)."""
+    global _format
     if fmt == "auto":
         fmt = "console" if sys.stderr.isatty() else "json"
+    _format = fmt
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
@@ -69,6 +72,11 @@ def configure_logging(process: str, level: str = "info", fmt: str = "auto") -> N
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(numeric, logging.INFO) if numeric < logging.INFO else numeric)
+
+
+def configured_format() -> str | None:
+    """``json`` or ``console`` once ``configure_logging`` ran, else None."""
+    return _format
 
 
 def _noop(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:

@@ -132,16 +132,15 @@ async def run_migrations() -> None:
 
 
 def main() -> int:
+    """``python -m shared.migrate``: the release step. Exit 0 migrated, 2 refused."""
     import asyncio
-    import sys
 
-    try:
-        asyncio.run(run_migrations())
-    except SchemaError as error:
-        print(f"ms8-jobs migrate: {error}", file=sys.stderr)
-        return 2
-    return 0
+    from shared import startup
+
+    return startup.run("migrate", lambda: asyncio.run(run_migrations()) or 0)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    import sys
+
+    sys.exit(main())

@@ -101,6 +101,13 @@ def check_database_url(name: str, url: str) -> str:
         raise SettingsError(str(error)) from None
 
 
+# Jobs sent to an embedded server inside a container vanish with it on the next deploy.
+MISSING_DATABASE_URL = (
+    "DATABASE_URL is not set: outside MS8_ENV=dev a process never starts the embedded "
+    "PostgreSQL (its jobs would vanish with the container); set DATABASE_URL to your "
+    "database, or MS8_ENV=dev for a local stack")
+
+
 @dataclass(frozen=True)
 class Settings:
     """What every process needs: where the database is, and how to log."""
@@ -131,6 +138,9 @@ class Settings:
         direct = env_str(env, "DATABASE_DIRECT_URL")
         if direct is not None:
             direct = check_database_url("DATABASE_DIRECT_URL", direct)
+        environment = env_choice(env, "MS8_ENV", "dev", ("dev", "production"))
+        if url is None and environment != "dev":
+            raise SettingsError(MISSING_DATABASE_URL)
         schema = env_str(env, "MS8_SCHEMA", "ms8jobs")
         assert schema is not None
         if not SCHEMA_NAME.fullmatch(schema):
@@ -143,7 +153,6 @@ class Settings:
         if pool_max < pool_min:
             raise SettingsError(
                 f"MS8_POOL_MAX ({pool_max}) must not be below MS8_POOL_MIN ({pool_min})")
-        environment = env_choice(env, "MS8_ENV", "dev", ("dev", "production"))
         return cls(
             database_url=url,
             direct_url=direct,

@@ -2,9 +2,9 @@
 
 Flags override the environment variables of the same settings (see ``--help``); every
 value is validated before anything starts, and a bad one exits with status 2 and a
-message naming the flag and variable. Exit status: 0 after a clean stop (every job
-reported or handed back), 1 when the database could not be reached to hand jobs back
-(maintenance reclaims them), 2 on bad settings or an incompatible schema.
+message naming the flag and variable (``shared.startup``). Exit status: 0 after a clean
+stop (every job reported or handed back), 1 when the database could not be reached to
+hand jobs back (maintenance reclaims them), 2 on bad settings or an incompatible schema.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import sys
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
 
-from shared.db import open_database, retry_connection
+from shared import startup
 from shared.logging import configure_logging, get_logger
-from shared.migrate import SchemaError, ensure_schema
 from shared.settings import Settings, SettingsError
+from shared.startup import Refusal, open_checked
 from worker.handlers import Handler, HandlerError, collectors, load
 from worker.metrics import WorkerMetrics
 from worker.runner import Runner
@@ -142,14 +142,9 @@ def explain(error: Exception) -> str:
 async def run(
     settings: Settings, worker_settings: WorkerSettings, handlers: Mapping[str, Handler],
 ) -> int:
-    db = await open_database(settings, "worker")
+    db = await open_checked(settings, "worker")
     metrics = WorkerMetrics(collectors())
     try:
-        conn = await retry_connection(db.connect_direct, what="schema check")
-        try:
-            await ensure_schema(conn, db.queries, auto_migrate=settings.auto_migrate)
-        finally:
-            await conn.close()
         runner = Runner(db, worker_settings, handlers, metrics=metrics)
         if worker_settings.metrics_port is not None:
             port = metrics.serve(worker_settings.metrics_port)
@@ -191,15 +186,18 @@ async def _serve(runner: Runner) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    return startup.run("worker", lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
     env = overlay(args, os.environ)
     try:
         settings = Settings.from_env(env)
         worker_settings = WorkerSettings.from_env(env)
         handlers = load(worker_settings.handler_modules)
     except (SettingsError, HandlerError) as error:
-        parser.error(explain(error))
+        raise Refusal(explain(error)) from None
     if args.list_handlers:
         for name, handler in sorted(handlers.items()):
             print(f"{name}\t{handler.__module__}.{handler.__qualname__}")
@@ -208,12 +206,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         Runner.check(worker_settings, handlers)
     except HandlerError as error:
-        parser.error(explain(error))
+        raise Refusal(explain(error)) from None
     try:
         return _run_loop(run(settings, worker_settings, handlers))
-    except SchemaError as error:
-        log.error("cannot start", error=str(error))
-        return 2
     except KeyboardInterrupt:  # a signal before the handlers were installed
         return 1
 

@@ -9,8 +9,11 @@ its plain setup.
 from __future__ import annotations
 
 import asyncio
+import os
 import pathlib
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +27,7 @@ from shared.embedded import EmbeddedPostgres
 from shared.settings import Settings
 
 pytestmark = pytest.mark.slow
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ def server() -> Iterator[Server]:
         with open(pg.data_dir / "pg_hba.conf", "a", encoding="utf-8") as hba:
             hba.write("local all all scram-sha-256\nhost all all ::1/128 scram-sha-256\n")
         execute(admin, f"CREATE ROLE odd LOGIN PASSWORD '{PASSWORD}'",
-                "SELECT pg_reload_conf()")
+                "CREATE DATABASE ms8 OWNER odd", "SELECT pg_reload_conf()")
         port = int(admin.rsplit(":", 1)[1].split("/")[0])
         yield Server(port, pg.data_dir)
     finally:
@@ -117,3 +121,14 @@ async def test_the_pool_and_direct_connections_take_a_socket_url(server: Server)
             await direct.close()
     finally:
         await db.close()
+
+
+def test_the_release_step_migrates_through_the_socket_url_libpq_accepts(server: Server) -> None:
+    url = f"postgresql://odd:{ENCODED}@/ms8?host={server.socket_dir}&port={server.port}"
+    result = subprocess.run(
+        [sys.executable, "-m", "shared.migrate"], cwd=ROOT, capture_output=True, text=True,
+        env={**os.environ, "DATABASE_URL": url, "MS8_ENV": "production",
+             "MS8_LOG_FORMAT": "json"}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert '"event": "migrations done"' in result.stderr
+    assert ENCODED not in result.stderr and PASSWORD not in result.stderr

@@ -16,8 +16,9 @@ def test_defaults_need_no_environment() -> None:
 
 def test_processes_migrate_by_themselves_only_in_dev() -> None:
     assert Settings.from_env({"MS8_ENV": "dev"}).auto_migrate
-    assert not Settings.from_env({"MS8_ENV": "production"}).auto_migrate
-    assert Settings.from_env({"MS8_ENV": "production", "MS8_AUTO_MIGRATE": "true"}).auto_migrate
+    production = {"MS8_ENV": "production", "DATABASE_URL": "postgresql://db/ms8"}
+    assert not Settings.from_env(production).auto_migrate
+    assert Settings.from_env({**production, "MS8_AUTO_MIGRATE": "true"}).auto_migrate
     assert not Settings.from_env({"MS8_AUTO_MIGRATE": "false"}).auto_migrate
 
 
@@ -48,3 +49,8 @@ def test_the_error_does_not_echo_a_password() -> None:
 
 def test_pgbouncer_mode_turns_off_prepared_statement_cache() -> None:
     assert not Settings.from_env({"MS8_PGBOUNCER": "true"}).statement_cache
+
+
+def test_outside_dev_a_database_url_is_required() -> None:
+    with pytest.raises(SettingsError, match="^DATABASE_URL is not set: outside MS8_ENV=dev"):
+        Settings.from_env({"MS8_ENV": "production"})
