@@ -98,7 +98,7 @@ async def cancel(
 ) -> list[int]:
     """Cancel waiting or active jobs; returns the ids cancelled (finished ones are skipped).
     Workers running one of them hear of it on the cancel channel and stop its handler."""
-    return await _end_jobs(db, db.queries.cancel_jobs, job_ids, conn)
+    return await _end_jobs(db, db.queries.cancel_jobs, job_ids, conn, False)
 
 
 async def cancel_waiting(db: Database, queue: str, *, chunk: int = 5000) -> int:
@@ -106,9 +106,9 @@ async def cancel_waiting(db: Database, queue: str, *, chunk: int = 5000) -> int:
     to run; returns how many were cancelled. They end in history as cancelled, like any
     other cancel, and batches they emptied finish.
 
-    In chunks of ``chunk`` jobs, each its own short statement, up to the jobs that were
-    there when the call began: a queue of any size is emptied without one long lock, and
-    jobs sent meanwhile are left alone.
+    In chunks of ``chunk`` jobs, each cancelled by one short statement, up to the jobs
+    that were there when the call began: a queue of any size is emptied without one long
+    lock, and jobs sent meanwhile are left alone.
     """
     name = check.queue_name(queue)
     chunk = check.integer(chunk, "chunk", 1, 100_000)
@@ -117,10 +117,10 @@ async def cancel_waiting(db: Database, queue: str, *, chunk: int = 5000) -> int:
     last_id = await db.pool.fetchval(db.queries.last_job_id)
     cancelled = 0
     while True:
-        rows = await db.pool.fetch(db.queries.cancel_waiting_jobs, name, chunk, last_id)
-        await _finish_batches_of(db, db.pool, rows)
-        cancelled += len(rows)
-        if len(rows) < chunk:
+        rows = await db.pool.fetch(db.queries.waiting_job_ids, name, chunk, last_id)
+        ids = [row["id"] for row in rows]
+        cancelled += len(await _end_jobs(db, db.queries.cancel_jobs, ids, None, True))
+        if len(ids) < chunk:
             return cancelled
 
 
@@ -149,13 +149,14 @@ async def delete(
 
 async def _end_jobs(
     db: Database, query: str, job_ids: Iterable[int], conn: asyncpg.Connection | None,
+    *args: Any,
 ) -> list[int]:
     """Run a statement that ends jobs by id, then finish the batches it may have emptied."""
     ids = check.job_ids(job_ids)
     if not ids:
         return []
     ex = conn or db.pool
-    rows = await ex.fetch(query, ids)
+    rows = await ex.fetch(query, ids, *args)
     await _finish_batches_of(db, ex, rows)
     return [row["id"] for row in rows]
 

@@ -88,9 +88,13 @@ SELECT a.id, 'failed', a.batch_id, NULL, d.id
 FROM archived a LEFT JOIN dead d ON d.origin_id = a.id;
 
 -- name: cancel_jobs
--- Cancel waiting or active jobs. Workers running one hear of it on the cancel channel.
+-- Cancel waiting or active jobs, or with $2 waiting ones only (a job that a fetch claims
+-- meanwhile is re-checked once the fetch commits, and left to run). Workers running one
+-- hear of it on the cancel channel.
 WITH done AS (
-    DELETE FROM /*schema*/jobs WHERE id = ANY($1::bigint[]) RETURNING *
+    DELETE FROM /*schema*/jobs
+    WHERE id = ANY($1::bigint[]) AND NOT ($2::boolean AND state = 'active')
+    RETURNING *
 )
 INSERT INTO /*schema*/history (
     id, queue, state, priority, data, start_after, attempt, retry_limit, retry_delay_seconds,
@@ -138,32 +142,13 @@ SELECT id, batch_id FROM waiting
 UNION ALL
 SELECT id, batch_id FROM finished;
 
--- name: cancel_waiting_jobs
--- Cancel up to $2 waiting jobs (created or retry, delayed ones too) of queue $1 with ids up
--- to $3 (the jobs there when the caller began, so a steady inflow cannot keep it going);
--- active jobs are left alone. Rows a fetch has locked are skipped: they are becoming
--- active. Reads the queue's waiting jobs through the partial index jobs_fetch.
-WITH picked AS (
-    SELECT id FROM /*schema*/jobs
-    WHERE queue = $1::text AND state IN ('created', 'retry') AND id <= $3::bigint
-    LIMIT $2::integer
-    FOR UPDATE SKIP LOCKED
-),
-done AS (
-    DELETE FROM /*schema*/jobs j USING picked p WHERE j.id = p.id RETURNING j.*
-)
-INSERT INTO /*schema*/history (
-    id, queue, state, priority, data, start_after, attempt, retry_limit, retry_delay_seconds,
-    retry_backoff, retry_delay_max_seconds, run_timeout_seconds, singleton_key, batch_id,
-    progress, progress_message, output, error_message, error_traceback, worker_id,
-    origin_id, origin_queue, created_at, started_at, heartbeat_at, completed_at)
-SELECT id, queue, 'cancelled', priority, data, start_after, attempt, retry_limit,
-       retry_delay_seconds, retry_backoff, retry_delay_max_seconds, run_timeout_seconds,
-       singleton_key, batch_id, progress, progress_message, output, error_message,
-       error_traceback, worker_id, origin_id, origin_queue, created_at, started_at,
-       heartbeat_at, now()
-FROM done
-RETURNING id, batch_id;
+-- name: waiting_job_ids
+-- Up to $2 waiting jobs (created or retry, delayed ones too) of queue $1 with ids up to $3
+-- (the jobs there when a cancel of them all began, so a steady inflow cannot keep it
+-- going). Reads the queue's waiting jobs through the partial index jobs_fetch.
+SELECT id FROM /*schema*/jobs
+WHERE queue = $1::text AND state IN ('created', 'retry') AND id <= $3::bigint
+LIMIT $2::integer;
 
 -- name: last_job_id
 -- The last job id handed out (jobs sent later have larger ids).
