@@ -11,12 +11,17 @@ transaction fails, neither the firing nor the job exists, and the fire time is s
 A fire time is *due* when it is the latest one at or before ``now``, at or after the
 schedule's ``armed_at`` (no catch-up of a time the schedule did not have), and no older
 than the grace window. An older one is *missed*: it is reported, never sent.
+
+A fired job whose data is an object carries its fire time in ``data["fire_time"]``
+(for a manual run, the time of the request), so the job knows which scheduled time it
+stands for on every attempt.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 
@@ -34,6 +39,11 @@ MISSED = "missed"                # the latest fire time is older than the grace 
 DISABLED = "disabled"
 CHANGED = "changed"              # the expression the caller woke up for is not current
 GONE = "gone"                    # the schedule was deleted
+
+# The key under which a fired job's data carries its fire time (RFC 3339), so that the
+# job knows which scheduled time it is for, on every attempt: a nightly job knows its
+# night even when it runs, or is retried, the next morning.
+FIRE_TIME_KEY = "fire_time"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,17 +110,25 @@ async def prune_firings(db: Database, older_than: datetime, limit: int = 5000) -
     return len(rows)
 
 
+def with_fire_time(data: Any, fire_time: datetime) -> Any:
+    """The job's data: the schedule's, with the firing's fire time when it is an object."""
+    if not isinstance(data, dict):
+        return data
+    return {**data, FIRE_TIME_KEY: fire_time.isoformat()}
+
+
 async def _fire(
     db: Database, conn: asyncpg.Connection, schedule: Schedule, fire_time: datetime | None,
     kind: str,
 ) -> FiringOutcome:
-    firing_id = await conn.fetchval(db.queries.insert_firing, schedule.name, fire_time, kind)
-    if firing_id is None:
+    claimed = await conn.fetchrow(db.queries.insert_firing, schedule.name, fire_time, kind)
+    if claimed is None:
         # The insert waited for the claim that beat it; this statement sees it committed.
         existing = await conn.fetchrow(db.queries.get_firing, schedule.name, fire_time)
         firing = None if existing is None else Firing.from_record(existing)
         return FiringOutcome(schedule.name, ALREADY_FIRED, fire_time, firing)
-    sent = await send(db, schedule.queue, schedule.data, conn=conn, **schedule.options)
-    row = await conn.fetchrow(db.queries.set_firing_job, firing_id, sent.id, sent.created)
+    data = with_fire_time(schedule.data, claimed["fire_time"])
+    sent = await send(db, schedule.queue, data, conn=conn, **schedule.options)
+    row = await conn.fetchrow(db.queries.set_firing_job, claimed["id"], sent.id, sent.created)
     firing = Firing.from_record(row)
     return FiringOutcome(schedule.name, FIRED, firing.fire_time, firing)

@@ -53,7 +53,7 @@ SELECT * FROM /*schema*/schedules WHERE name = $1::text FOR SHARE;
 INSERT INTO /*schema*/firings (schedule, fire_time, kind)
 VALUES ($1::text, coalesce($2::timestamptz, clock_timestamp()), $3::text)
 ON CONFLICT (schedule, fire_time) DO NOTHING
-RETURNING id;
+RETURNING id, fire_time;
 
 -- name: set_firing_job
 -- Record the job a firing sent, in the same transaction as the claim.

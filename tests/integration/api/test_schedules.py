@@ -37,7 +37,9 @@ async def test_schedule_lifecycle(client: httpx.AsyncClient, db: Database) -> No
     assert firing["kind"] == "manual"
     assert fired.headers["location"] == f"/jobs/{firing['job_id']}"
     job = await core.get_job(db, firing["job_id"])
-    assert (job.queue, job.data, job.priority) == ("reports", {"kind": "hourly"}, 3)
+    assert (job.queue, job.data, job.priority) == (
+        "reports", {"kind": "hourly", "fire_time": firing["fire_time"].replace("Z", "+00:00")},
+        3)
     again = (await client.get("/schedules/hourly-report")).json()
     assert again["last_firing"]["job_id"] == firing["job_id"]
 

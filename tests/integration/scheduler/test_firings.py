@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import orjson
 import pytest
 
 from shared import queue
@@ -30,7 +31,9 @@ async def test_a_fire_time_sends_one_job_however_often_it_is_claimed(db: Databas
     assert sorted(o.status for o in outcomes) == ["already-fired"] * 9 + ["fired"]
     assert {o.fire_time for o in outcomes} == {utc(2026, 3, 1, 2)}
     jobs = await jobs_of(db, "night")
-    assert [(j["data"], j["priority"]) for j in jobs] == [('{"run": "all"}', 3)]
+    # The job carries the schedule's data and the fire time it stands for.
+    assert [(orjson.loads(j["data"]), j["priority"]) for j in jobs] == [
+        ({"run": "all", "fire_time": "2026-03-01T02:00:00+00:00"}, 3)]
     rows = await firing_rows(db, "nightly")
     assert [(r["fire_time"], r["kind"], r["job_id"]) for r in rows] == [
         (utc(2026, 3, 1, 2), "scheduled", jobs[0]["id"])]
