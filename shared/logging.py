@@ -72,6 +72,10 @@ def configure_logging(process: str, level: str = "info", fmt: str = "auto") -> N
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(numeric, logging.INFO) if numeric < logging.INFO else numeric)
+    # httpx logs every request at info: a line per call to a microservice, 120,000 a
+    # night. Its warnings and errors still come through.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
 
 
 def configured_format() -> str | None:

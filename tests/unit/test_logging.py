@@ -36,3 +36,12 @@ def test_json_logs_mask_secret_keys_and_urls(capsys: pytest.CaptureFixture[str])
     record = json.loads(line)
     assert "pw123" not in line and "k-999" not in line
     assert record["event"] == "connecting" and record["n"] == 3 and record["process"] == "test"
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_http_requests_are_not_a_log_line_each(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("test", "info", "json")
+    logging.getLogger("httpx").info('HTTP Request: GET http://source/user-roles/1 "200 OK"')
+    logging.getLogger("httpx").warning("something worth a look")
+    err = capsys.readouterr().err
+    assert "HTTP Request" not in err and "something worth a look" in err
