@@ -27,6 +27,7 @@ from analytics import user_roles
 from shared import queue
 from shared.db import Database
 
+DAILY_QUEUE = "daily-batch"
 COLLECT_QUEUE = "collect-analytics"
 DONE_QUEUE = "daily-batch-done"
 

@@ -1,4 +1,5 @@
-"""The MS8 work: ``collect-analytics`` for one user-role, and the source metrics.
+"""The MS8 work: ``collect-analytics`` for one user-role, the nightly ``daily-batch``
+fan-out and its ``daily-batch-done`` summary, and the sources' metrics.
 
 One ``Collector`` per worker process (built from the environment when this module is
 imported, so a bad source setting stops the worker at start): its breakers and
@@ -16,19 +17,26 @@ Progress is reported as each source ends, for a job that someone may watch: one 
 on its own, or a batch job once it has run for a second (a night's 30,000 jobs of
 50 ms each are watched through their batch; four more writes a job would double the
 database work of the night).
+
+``daily-batch`` is for one night: ``data["night"]`` ("YYYY-MM-DD", to run a given night
+again by hand), else the night of the firing's ``data["fire_time"]``, else the night of
+the job's creation. It sends one collect-analytics job per active user-role under one
+batch (``analytics.fanout``): run twice, or retried after a crash, it continues where it
+stopped or does nothing. ``daily-batch-done`` is the batch's completion job: it writes
+the night's summary.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector as MetricsCollector
 
-from analytics import snapshots
+from analytics import fanout, runs, snapshots
 from analytics.breaker import STATE_VALUES
 from analytics.collect import Collector, SourceResult
 from analytics.models import PARTIAL
@@ -36,7 +44,6 @@ from analytics.settings import AnalyticsSettings
 from worker.context import JobContext, PermanentError
 from worker.handlers import add_collector, handler
 
-COLLECT_QUEUE = "collect-analytics"
 PROGRESS_AFTER_SECONDS = 1.0
 
 
@@ -74,7 +81,7 @@ def collect_input(data: Any) -> tuple[int, date]:
     return user_role_id, day
 
 
-@handler(COLLECT_QUEUE)
+@handler(fanout.COLLECT_QUEUE)
 async def collect_analytics(ctx: JobContext) -> dict[str, Any]:
     user_role_id, day = collect_input(ctx.data)
     started = time.monotonic()
@@ -97,6 +104,62 @@ async def collect_analytics(ctx: JobContext) -> dict[str, Any]:
         return {"status": "skipped", "reason": f"user-role {user_role_id} does not exist"}
     return {"status": PARTIAL if missing else "complete", "day": day.isoformat(),
             "missing": [m.as_dict() for m in missing], "duration_ms": collection.duration_ms}
+
+
+def night_of_job(data: Any, created_at: datetime) -> tuple[date, datetime | None]:
+    """(night, fire time) of a daily-batch job; PermanentError names a bad field."""
+    data = data if isinstance(data, dict) else {}
+    fire_time = None
+    if data.get("fire_time") is not None:
+        try:
+            fire_time = datetime.fromisoformat(str(data["fire_time"]))
+        except ValueError:
+            raise PermanentError(
+                f"data.fire_time must be an RFC 3339 time, got {data['fire_time']!r}") from None
+        if fire_time.tzinfo is None:
+            raise PermanentError(f"data.fire_time needs a UTC offset: {data['fire_time']!r}")
+    if data.get("night") is not None:
+        try:
+            return date.fromisoformat(str(data["night"])), fire_time
+        except ValueError:
+            raise PermanentError(
+                f"data.night must be a date written YYYY-MM-DD, got {data['night']!r}") from None
+    return fanout.night_of(fire_time or created_at), fire_time
+
+
+@handler(fanout.DAILY_QUEUE)
+async def daily_batch(ctx: JobContext) -> dict[str, Any]:
+    night, fire_time = night_of_job(ctx.data, ctx.job.created_at)
+
+    async def on_progress(sent: int, total: int) -> None:
+        await ctx.progress(min(99, sent * 100 // max(total, 1)),
+                           f"sent {sent:,} of {total:,} user-roles")
+
+    result = await fanout.fan_out(
+        ctx.db, night, chunk=collector().settings.fanout_chunk, fire_time=fire_time,
+        job_id=ctx.job.id, on_progress=on_progress)
+    ctx.log.info("nightly fan-out", night=night.isoformat(), batch_id=result.batch_id,
+                 sent_now=result.sent_now, sent=result.sent, already_done=result.already_done)
+    return {"night": night.isoformat(), "batch_id": result.batch_id, "sent": result.sent,
+            "sent_now": result.sent_now,
+            "status": "already-sent" if result.already_done else "sent"}
+
+
+@handler(fanout.DONE_QUEUE)
+async def daily_batch_done(ctx: JobContext) -> dict[str, Any]:
+    data = ctx.data if isinstance(ctx.data, dict) else {}
+    try:
+        night, batch_id = date.fromisoformat(data["night"]), int(data["batch_id"])
+    except (KeyError, TypeError, ValueError):
+        raise PermanentError("data must carry the night (YYYY-MM-DD) and batch_id of the "
+                             "batch it completes") from None
+    run = await runs.write_summary(ctx.db, night, batch_id)
+    summary = {"night": night.isoformat(), "batch_id": batch_id, "total": run.total,
+               "complete": run.complete, "partial": run.partial, "failed": run.failed,
+               "cancelled": run.cancelled, "duration_seconds": run.duration_seconds,
+               "source_failures": run.source_failures}
+    ctx.log.info("nightly run finished", **summary)
+    return summary
 
 
 class SourceMetrics(MetricsCollector):

@@ -4,7 +4,7 @@ the sources: snapshots, outputs, retries when every source fails, breaker metric
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 import pytest_asyncio
@@ -19,7 +19,7 @@ from tests.integration.worker.conftest import StartWorker
 from tests.support import wait_until
 from worker.context import PermanentError
 from worker.handlers import analytics, collectors
-from worker.handlers.analytics import collect_input
+from worker.handlers.analytics import collect_input, night_of_job
 from worker.metrics import WorkerMetrics
 
 DAY = date(2026, 3, 1)
@@ -109,4 +109,29 @@ async def test_an_unknown_user_role_is_skipped(
 def test_bad_job_data_fails_without_retry(data: object, message: str) -> None:
     with pytest.raises(PermanentError) as error:
         collect_input(data)
+    assert message in str(error.value)
+
+
+CREATED = datetime(2026, 3, 2, 23, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("data", "night"), [
+    ({"fire_time": "2026-03-01T02:00:00+00:00"}, date(2026, 3, 1)),
+    ({"fire_time": "2026-03-01T01:30:00+02:00"}, date(2026, 2, 28)),  # its date in UTC
+    ({"night": "2026-02-14", "fire_time": "2026-03-01T02:00:00+00:00"}, date(2026, 2, 14)),
+    ({}, date(2026, 3, 2)),  # sent by hand: the night it was sent (on every attempt)
+    (None, date(2026, 3, 2)),
+])
+def test_a_daily_batch_knows_its_night(data: object, night: date) -> None:
+    assert night_of_job(data, CREATED)[0] == night
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"night": "yesterday"}, "data.night must be a date written YYYY-MM-DD"),
+    ({"fire_time": "soon"}, "data.fire_time must be an RFC 3339 time"),
+    ({"fire_time": "2026-03-01T02:00:00"}, "data.fire_time needs a UTC offset"),
+])
+def test_a_daily_batch_with_a_bad_night_fails_without_retry(data: object, message: str) -> None:
+    with pytest.raises(PermanentError) as error:
+        night_of_job(data, CREATED)
     assert message in str(error.value)
