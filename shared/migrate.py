@@ -14,7 +14,7 @@ only the release step migrates) and otherwise refuses with a message saying what
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 import asyncpg
 
@@ -112,6 +112,7 @@ async def ensure_schema(
 
 async def run_migrations() -> None:
     """Apply missing migrations to the configured database (the Procfile release step)."""
+    from shared import pooler
     from shared.db import connect_args, resolve_urls, retry_connection
     from shared.logging import configure_logging
     from shared.settings import Settings
@@ -119,10 +120,17 @@ async def run_migrations() -> None:
     settings = Settings.from_env()
     configure_logging("migrate", settings.log_level, settings.log_format)
     _, direct = resolve_urls(settings)
-    conn = await retry_connection(lambda: asyncpg.connect(**connect_args(settings, direct)),
-                                  what="migrate", attempts=10, max_delay=10.0)
+    queries = Queries.load(settings.schema)
+
+    def connect() -> Awaitable[asyncpg.Connection]:
+        return asyncpg.connect(**connect_args(settings, direct),
+                               statement_cache_size=100 if settings.statement_cache else 0)
+
+    conn = await retry_connection(connect, what="migrate", attempts=10, max_delay=10.0)
     try:
-        queries = Queries.load(settings.schema)
+        # The migration lock is a session lock: never through a transaction-mode pooler.
+        await pooler.check(settings, queries, pool=connect, direct=connect, same_url=True,
+                           sessions=True)
         applied = await migrate(conn, queries)
         status = await schema_status(conn, queries)
         log.info("migrations done", schema=settings.schema, schema_status=status.state,

@@ -11,8 +11,9 @@ exit 1, logged through structlog (with JSON logs, one line whose ``exception`` f
 holds the traceback, never a raw traceback that a log pipeline splits into lines).
 
 ``open_checked`` is what every long-running process does before its work: open the pool
-(waiting for the server) and check the schema on a direct connection, migrating it when
-allowed; checks that every process must pass are added there, once.
+(waiting for the server), make sure no transaction-mode pooler is in the way of what the
+process does (``shared.pooler``), and check the schema on a direct connection, migrating
+it when allowed; checks that every process must pass are added there, once.
 """
 
 from __future__ import annotations
@@ -20,13 +21,21 @@ from __future__ import annotations
 import os
 import ssl
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import asyncpg
 
-from shared.db import Database, is_connection_error, open_database, retry_connection
+from shared import pooler
+from shared.db import (
+    Database,
+    connect_args,
+    is_connection_error,
+    open_database,
+    retry_connection,
+)
 from shared.logging import configure_logging, configured_format, get_logger, mask_secrets
 from shared.migrate import SchemaError, ensure_schema
+from shared.pooler import PoolerError
 from shared.settings import Settings, SettingsError
 
 EXIT_CRASHED = 1
@@ -47,7 +56,7 @@ _REFUSED_CONNECTIONS: tuple[type[Exception], ...] = (
     ssl.SSLCertVerificationError,
 )
 REFUSALS: tuple[type[Exception], ...] = (
-    Refusal, SettingsError, SchemaError, *_REFUSED_CONNECTIONS)
+    Refusal, SettingsError, SchemaError, PoolerError, *_REFUSED_CONNECTIONS)
 
 
 def run(prog: str, main: Callable[[], int], env: Mapping[str, str] | None = None) -> int:
@@ -84,10 +93,15 @@ def refuse(prog: str, reason: str) -> int:
     return EXIT_REFUSED
 
 
-async def open_checked(settings: Settings, application: str) -> Database:
-    """The pool of a process that may start: server reachable, schema current."""
+async def open_checked(
+    settings: Settings, application: str, *, sessions: bool = True, fix: str = "",
+) -> Database:
+    """The pool of a process that may start: server reachable, no pooler in the way of
+    its queries or (when it needs ``sessions``: LISTEN, session locks, migrating) its
+    direct connections (``fix``: another way out to name), schema current."""
     db = await open_database(settings, application)
     try:
+        await check_pooler(db, sessions=sessions or settings.auto_migrate, fix=fix)
         conn = await retry_connection(db.connect_direct, what="schema check")
         try:
             db.schema_version = await ensure_schema(conn, db.queries,
@@ -98,6 +112,20 @@ async def open_checked(settings: Settings, application: str) -> Database:
         await db.close()
         raise
     return db
+
+
+async def check_pooler(db: Database, *, sessions: bool, fix: str = "") -> None:
+    """``shared.pooler.check`` on the database's pool and direct URLs."""
+    pool_url = db.url or db.direct_url
+
+    def pooled() -> Awaitable[asyncpg.Connection]:
+        return asyncpg.connect(
+            **connect_args(db.settings, pool_url),
+            statement_cache_size=100 if db.settings.statement_cache else 0,
+            server_settings={"application_name": "ms8-jobs probe"})
+
+    await pooler.check(db.settings, db.queries, pool=pooled, direct=db.connect_direct,
+                       same_url=pool_url == db.direct_url, sessions=sessions, fix=fix)
 
 
 def _log_choice(env: Mapping[str, str]) -> tuple[str, str]:

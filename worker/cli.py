@@ -142,7 +142,8 @@ def explain(error: Exception) -> str:
 async def run(
     settings: Settings, worker_settings: WorkerSettings, handlers: Mapping[str, Handler],
 ) -> int:
-    db = await open_checked(settings, "worker")
+    db = await open_checked(settings, "worker", sessions=not worker_settings.poll_only,
+                            fix=", or run the worker with --poll-only")
     metrics = WorkerMetrics(collectors())
     try:
         runner = Runner(db, worker_settings, handlers, metrics=metrics)

@@ -10,10 +10,14 @@ keeps its results and is retried with backoff until it goes through (each statem
 only touches jobs that are still active and held by this worker, so repeating one whose
 reply was lost is harmless). The jobs stay in the worker's heartbeat meanwhile.
 
-A result that the database refuses for another reason is retried alone, so it cannot
-hold the others back. A refused output (say, text with a NUL character, which jsonb
-cannot store) fails its job for good with the database's reason; a refused failure is
-dropped and logged, and the job, no longer heartbeated, is reclaimed by maintenance.
+A result the database refuses because of what it holds (``caused_by_result``: an output
+with a NUL character, which jsonb cannot store) is found by retrying the batch one by
+one, so it cannot hold the others back: a refused output fails its job for good with the
+database's reason; a refused failure is dropped and logged, and the job, no longer
+heartbeated, is reclaimed by maintenance. Any other error (a statement timeout, a
+pooler that lost a prepared statement) says nothing about the results: they stay
+pending and the report is retried with backoff, so a job that succeeded is never
+recorded as failed for it.
 
 A pending failure becomes stale when its job is fetched again (its attempt is over,
 whether our report committed before the reply was lost or the job was reclaimed);
@@ -27,6 +31,8 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+import asyncpg
+
 from shared import queue
 from shared.backoff import Backoff
 from shared.db import Database, is_connection_error
@@ -39,6 +45,18 @@ _Item = tuple[Job, Any]  # (job, output) or (job, Failure)
 # What became of a reported result: completed, retry or failed; lost when the job was no
 # longer this worker's; dropped when the database refused it.
 LOST, DROPPED = "lost", "dropped"
+
+
+def caused_by_result(error: BaseException) -> bool:
+    """Whether saving failed because of the result itself (its output or error text):
+    JSON it cannot be (the core's ``InvalidInput``), or a value PostgreSQL refuses to
+    store (SQLSTATE class 22, data exception: a NUL in jsonb; class 54, a limit
+    exceeded). Anything else (a timeout, a conflict, a pooler losing a prepared
+    statement) says nothing about the result, which is then reported again."""
+    if isinstance(error, queue.InvalidInput):
+        return True
+    state = getattr(error, "sqlstate", None) if isinstance(error, asyncpg.PostgresError) else None
+    return isinstance(state, str) and state[:2] in ("22", "54")
 
 
 class Completer:
@@ -148,7 +166,13 @@ class Completer:
                 self.failed_flushes += 1
                 self._db.outage.report("completer", error)
                 return False
-            log.exception("results refused by the database; retrying them one by one")
+            if not caused_by_result(error):
+                self.failed_flushes += 1
+                log.warning("results not saved, will retry", pending=len(self),
+                            error=mask_secrets(str(error)))
+                return False
+            log.warning("a result refused by the database; retrying them one by one",
+                        error=mask_secrets(str(error)))
             return await self._send_one_by_one(completions + failures)
         self._done(completions + failures, saved)
         return True
@@ -183,6 +207,9 @@ class Completer:
                 self._on_retry(jobs[result.id], result.start_after)
 
     async def _send_one_by_one(self, items: list[_Item]) -> bool:
+        """Each result alone: the one the database refuses for what it holds is settled
+        (an output fails its job, a failure is dropped); one refused for another reason
+        stays pending. False when anything is left to retry."""
         for item in items:
             job = item[0]
             is_failure = self._failures.get(job.id) is item
@@ -191,7 +218,7 @@ class Completer:
                 saved = await self._send(
                     [] if is_failure else [item], [item] if is_failure else [])
             except Exception as error:
-                if is_connection_error(error):
+                if is_connection_error(error) or not caused_by_result(error):
                     return False
                 if not is_failure:
                     saved = await self._fail_refused(job, error)
@@ -210,7 +237,7 @@ class Completer:
         try:
             return await self._send([], [(job, failure)])
         except Exception as again:
-            if is_connection_error(again):
+            if is_connection_error(again) or not caused_by_result(again):
                 raise
             return {}
 

@@ -426,3 +426,32 @@ async def test_an_output_the_database_refuses_fails_the_job_not_the_batch(
     # Counted as what was saved, not as what the handler returned.
     await counted(runner, "nul", "completed", 5)
     await counted(runner, "nul", "failed", 1)
+
+
+async def test_a_refusal_unrelated_to_the_output_retries_the_report_not_fails_the_job(
+    db: Database, start_worker: StartWorker,
+) -> None:
+    # The first three statements writing history fail as a pooler that lost a prepared
+    # statement would make them fail (SQLSTATE 26000): nothing to do with the output.
+    async with db.pool.acquire() as conn:
+        await conn.execute(f"""
+            CREATE SEQUENCE {db.schema}.refusals;
+            CREATE FUNCTION {db.schema}.refuse_thrice() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF nextval('{db.schema}.refusals') <= 3 THEN
+                    RAISE EXCEPTION 'prepared statement "s1" does not exist'
+                        USING ERRCODE = '26000';
+                END IF;
+                RETURN NULL;
+            END $$;
+            CREATE TRIGGER refuse_thrice BEFORE INSERT ON {db.schema}.history
+                FOR EACH STATEMENT EXECUTE FUNCTION {db.schema}.refuse_thrice();
+        """)
+    runner = await start_worker(MS8_WORKER_QUEUES="echo", MS8_STALL_SECONDS="30")
+    sent = await queue.send(db, "echo", {"n": 1})
+    await wait_until(lambda: finished(db, sent.id), timeout=20)
+    job = await queue.get_job(db, sent.id)
+    assert (job.state, job.attempt, job.error_message) == ("completed", 1, None)
+    assert job.output["data"] == {"n": 1}
+    await counted(runner, "echo", "completed", 1)
+    assert outcomes(runner, "echo", "failed") == 0
