@@ -71,8 +71,8 @@ _FAMILIES = {
         "ms8_queue_oldest_heartbeat_seconds",
         "Age of the oldest heartbeat of an active job, per queue (0 when none)",
         "gauge", ("queue",)),
-    "workers": ("ms8_queue_workers", "Registered workers that run the queue", "gauge",
-                ("queue",)),
+    "workers": ("ms8_queue_workers", "Workers that run the queue, seen within "
+                "MS8_API_WORKER_SEEN_SECONDS", "gauge", ("queue",)),
     "finished_total": ("ms8_queue_finished_jobs",
                        "Jobs that ended (completed, failed, cancelled), per queue and state",
                        "counter", ("queue", "state")),
@@ -157,7 +157,8 @@ def _route_of(scope: Scope) -> str:
 async def scrape(call: Call) -> Response:
     metrics = call.ctx.metrics
     try:
-        stats = await core.queue_stats(call.ctx.db)
+        stats = await core.queue_stats(
+            call.ctx.db, seen_within=call.ctx.settings.worker_seen_seconds)
     except Exception as error:
         known = translate(error)
         if known is None or known.code != "database_unavailable":

@@ -23,6 +23,8 @@ class Stat:
     value: float
 
 
-async def queue_stats(db: Database) -> list[Stat]:
-    rows = await db.pool.fetch(db.queries.queue_stats)
+async def queue_stats(db: Database, *, seen_within: float = 180.0) -> list[Stat]:
+    """The numbers; a worker counts as serving its queues when seen within
+    ``seen_within`` seconds."""
+    rows = await db.pool.fetch(db.queries.queue_stats, seen_within)
     return [Stat(r["metric"], r["queue"], r["state"], r["value"]) for r in rows]

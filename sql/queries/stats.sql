@@ -2,6 +2,7 @@
 
 -- name: queue_stats
 -- One row per (metric, queue, state) with its value; state is '' where it does not apply.
+-- $1: how recently a worker must have been seen to count as serving its queues.
 -- Waiting and active jobs are counted in one pass over the hot table (its size is the
 -- backlog, never the history); finished jobs come from the counters the history trigger
 -- keeps. Every queue gets a row for every metric, zeros included, so that alerts see a
@@ -12,7 +13,7 @@
 --   oldest_heartbeat_seconds   age of the oldest heartbeat of an active job (0 if none)
 --   finished_total             jobs that ever arrived in history, by final state
 --   last_finished_timestamp    when the latest of them arrived (epoch seconds), by state
---   workers                    registered workers that run the queue
+--   workers                    workers seen in the last $1 seconds that run the queue
 -- and one fleet-wide row (queue ''):
 --   workers_last_seen_seconds  since the most recent registry touch of any worker
 --                              ('Infinity' when no worker is registered)
@@ -40,6 +41,7 @@ finished AS (
 serving AS (
     SELECT served.queue, count(*) AS n
     FROM /*schema*/workers w, jsonb_object_keys(w.queues) AS served(queue)
+    WHERE w.last_seen_at > now() - make_interval(secs => $1::double precision)
     GROUP BY served.queue
 )
 SELECT 'jobs' AS metric, q.name AS queue, s.state, coalesce(h.n, 0)::float8 AS value
