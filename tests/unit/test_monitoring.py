@@ -12,20 +12,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from prometheus_client.registry import CollectorRegistry
 
-from api.metrics import Metrics
-from worker.handlers import collectors, load
-from worker.metrics import WorkerMetrics
+from tests.metric_names import series_names
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "ops" / "prometheus" / "alerts.yml"
 RULE_TESTS = ROOT / "ops" / "prometheus" / "alerts_test.yml"
 DASHBOARD = ROOT / "ops" / "grafana" / "ms8-jobs.json"
 _METRIC = re.compile(r"\b((?:ms8|process|python)_[a-z0-9_]+)")
-_SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_count", "_sum",
-                                                                "_created"),
-             "summary": ("_count", "_sum", "_created"), "gauge": (), "info": ("_info",)}
 
 
 def promtool() -> str:
@@ -75,20 +69,6 @@ def github_anchor(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
 
 
-def exported() -> set[str]:
-    """Every series name the API and the worker (with its handlers' collectors) export."""
-    load()
-    registries: list[CollectorRegistry] = [Metrics().registry, WorkerMetrics().registry]
-    names = {"up"}
-    for registry in registries:
-        for family in registry.collect():
-            names.update(family.name + s for s in ("", *_SUFFIXES.get(family.type, ())))
-    for collector in collectors():
-        for family in collector.collect():
-            names.update(family.name + s for s in ("", *_SUFFIXES.get(family.type, ())))
-    return names
-
-
 def dashboard_exprs() -> list[str]:
     dashboard = json.loads(DASHBOARD.read_text())
     return [target["expr"] for panel in dashboard["panels"]
@@ -96,7 +76,7 @@ def dashboard_exprs() -> list[str]:
 
 
 def test_rules_and_dashboard_read_only_metrics_that_exist() -> None:
-    names = exported()
+    names = series_names()
     exprs = [rule["expr"] for rule in alerts()] + dashboard_exprs()
     used = {name for expr in exprs for name in _METRIC.findall(expr)}
     assert used, "no metric found in the expressions"
