@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import httpx
 
 from shared import queue
@@ -24,6 +25,7 @@ from shared.db import Database, is_connection_error
 from shared.logging import get_logger
 from shared.queue import Job
 from shared.queue.validation import MAX_RUN_TIMEOUT_SECONDS
+from worker.clients import Clients
 
 
 class PermanentError(Exception):
@@ -37,7 +39,7 @@ class JobContext:
     job: Job
     worker_id: str
     db: Database
-    _http: Callable[[], httpx.AsyncClient] = field(repr=False)
+    _clients: Clients = field(repr=False)
     # Told the seconds left after an extension (the executor re-arms its timer).
     _on_deadline: Callable[[float], None] | None = field(default=None, repr=False)
     max_run_seconds: float = MAX_RUN_TIMEOUT_SECONDS
@@ -62,7 +64,13 @@ class JobContext:
     @property
     def http(self) -> httpx.AsyncClient:
         """The worker's shared HTTP client (connection pooling across jobs)."""
-        return self._http()
+        return self._clients.http()
+
+    @property
+    def aiohttp(self) -> aiohttp.ClientSession:
+        """The worker's shared aiohttp session, for many small requests at once (a
+        fraction of httpx's CPU per request; see ``worker.clients``)."""
+        return self._clients.aiohttp()
 
     async def progress(self, percent: int, message: str | None = None) -> bool:
         """Report progress (0-100, optional message); watchers see it at once.

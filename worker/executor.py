@@ -34,13 +34,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from shared.db import Database
 from shared.logging import get_logger
 from shared.queue import Failure, InvalidInput, Job
 from shared.queue.maintenance import TIMEOUT_MESSAGE
 from shared.queue.validation import MAX_RUN_TIMEOUT_SECONDS, json_text
+from worker.clients import Clients
 from worker.context import JobContext, PermanentError
 from worker.handlers import Handler
 
@@ -79,13 +78,13 @@ class Executor:
 
     def __init__(
         self, db: Database, worker_id: str, handlers: Mapping[str, Handler],
-        http: Callable[[], httpx.AsyncClient], on_done: Callable[[Job, Outcome], None],
+        clients: Clients, on_done: Callable[[Job, Outcome], None],
         max_run_seconds: float = MAX_RUN_TIMEOUT_SECONDS,
     ) -> None:
         self._db = db
         self._worker_id = worker_id
         self._handlers = handlers
-        self._http = http
+        self._clients = clients
         self._on_done = on_done
         self.max_run_seconds = max_run_seconds
         self._runs: dict[int, _Run] = {}  # the current run of each job id
@@ -165,7 +164,7 @@ class Executor:
         handler = self._handlers.get(job.queue)
         if handler is None:  # only fetched queues with handlers: a bug if it happens
             return self._failed(run, Failure(job.id, f"no handler for queue {job.queue!r}"))
-        ctx = JobContext(job, self._worker_id, self._db, self._http,
+        ctx = JobContext(job, self._worker_id, self._db, self._clients,
                          lambda left: self._rearm(run, left), self.max_run_seconds)
         run.timeout = job.run_timeout_seconds
         if run.timeout is not None:

@@ -42,14 +42,13 @@ from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from typing import Any
 
-import httpx
-
 from shared import queue
 from shared.backoff import Backoff
 from shared.db import Database, is_connection_error, retry_connection
 from shared.listener import Listener
 from shared.logging import get_logger
 from shared.queue import Job
+from worker.clients import Clients
 from worker.completer import Completer
 from worker.endings import Endings
 from worker.executor import (
@@ -96,7 +95,7 @@ class Runner:
         self._backlog_limit = 2 * settings.complete_batch
         self._released: list[Job] = []
         self._orphans_possible = False
-        self._http_client: httpx.AsyncClient | None = None
+        self.clients = Clients()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stopping = asyncio.Event()
         self._hurry = asyncio.Event()
@@ -107,7 +106,7 @@ class Runner:
         s = settings
         self.wakeup = Wakeup(self.concurrency, poll_seconds=s.poll_seconds,
                              trust_notifications=not s.poll_only)
-        self.executor = Executor(db, self.worker_id, self.handlers, self._http, self._on_done,
+        self.executor = Executor(db, self.worker_id, self.handlers, self.clients, self._on_done,
                                  s.max_run_seconds)
         self.endings = Endings(self.metrics, self.worker_id, s.job_log_level)
         self.completer = Completer(
@@ -198,8 +197,7 @@ class Runner:
         if self.listener is not None:
             await self.listener.stop()
         await self.registration.deregister(left(deadline))  # else maintenance forgets it
-        if self._http_client is not None:
-            await self._http_client.aclose()
+        await self.clients.close()
         self.clean_stop = clean
         log.info("worker stopped", clean=self.clean_stop)
         self.stopped.set()
@@ -352,11 +350,6 @@ class Runner:
 
     def _leading(self, leading: bool) -> None:
         self.metrics.leader.set(1 if leading else 0)
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._http_client is None:
-            self._http_client = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
-        return self._http_client
 
 
 async def _finish(task: asyncio.Task[None]) -> None:

@@ -92,7 +92,7 @@ async def collect_analytics(ctx: JobContext) -> dict[str, Any]:
             what = "answered" if result.ok else f"missing ({result.reason})"
             await ctx.progress(done * 100 // total, f"{result.source}: {what}")
 
-    collection = await collector().collect(ctx.http, user_role_id, on_source)
+    collection = await collector().collect(ctx.aiohttp, user_role_id, on_source)
     missing = collection.missing
     if collection.all_failed:
         raise AllSourcesFailed("every source failed: " + ", ".join(

@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 
 import orjson
 
-MODES = ("ok", "503", "404", "hang", "drip", "garbage", "list", "huge", "slow")
+MODES = ("ok", "503", "404", "hang", "drip", "garbage", "list", "huge", "huge-chunked",
+         "slow")
 
 
 class FakeSources:
@@ -76,6 +77,16 @@ class FakeSources:
                     writer.write(b" ")
                     await writer.drain()
                     await asyncio.sleep(0.05)
+            if mode == "huge-chunked":  # no length said: the client finds out as it reads
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                             b"transfer-encoding: chunked\r\n\r\n")
+                chunk = b"a" * 65536
+                for _ in range(16):
+                    writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    await writer.drain()
+                writer.write(b"0\r\n\r\n")
+                await writer.drain()
+                return
             status, body = {
                 "503": (503, b'{"error": "down"}'),
                 "404": (404, b'{"error": "unknown user-role"}'),
