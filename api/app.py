@@ -22,6 +22,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from api import (
+    analytics,
     batches,
     dashboard,
     events,
@@ -56,7 +57,8 @@ IDEMPOTENCY_SWEEP_SECONDS = 3600.0
 
 def all_endpoints() -> list[Endpoint]:
     return [*jobs.ENDPOINTS, *events.ENDPOINTS, *queues.ENDPOINTS, *batches.ENDPOINTS,
-            *schedules.ENDPOINTS, *workers.ENDPOINTS, *health.ENDPOINTS, *metrics.ENDPOINTS,
+            *schedules.ENDPOINTS, *workers.ENDPOINTS, *analytics.ENDPOINTS,
+            *health.ENDPOINTS, *metrics.ENDPOINTS,
             *openapi.ENDPOINTS]
 
 

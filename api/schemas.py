@@ -19,6 +19,7 @@ Schema = dict[str, Any]
 NO_NUL = r"^[^\u0000]*$"
 QUEUE_PATTERN = "^[a-z0-9][a-z0-9_.-]{0,62}$"
 CURSOR_PATTERN = "^[0-7][0-9a-f]{15}$"
+DATE_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 IDEMPOTENCY_KEY_PATTERN = "^[!-~]{1,200}$"
 MAX_ID = limits.MAX_ID
 
@@ -211,6 +212,41 @@ def _batch() -> Schema:
     })
 
 
+def _analytics() -> dict[str, Schema]:
+    """The MS8 analytics: nightly runs with their summaries, and snapshots."""
+    day: Schema = {"type": "string", "format": "date", "pattern": DATE_PATTERN}
+    count = nullable(integer(0))
+    return {
+        "NightlySummary": obj({
+            "total": count, "complete": count, "partial": count, "failed": count,
+            "cancelled": count, "duration_seconds": {"type": ["number", "null"]},
+            "source_failures": {
+                "type": ["object", "null"], "additionalProperties": integer(0),
+                "description": "{source: snapshots missing it}, the most failed first"}}),
+        "NightlyRun": obj({
+            "night": {**day, "description": "the night, as its date in UTC"},
+            "state": {"type": "string", "enum": ["fanning-out", "running", "finished"]},
+            "fire_time": nullable(TIMESTAMP), "job_id": nullable(ID),
+            "batch_id": nullable(ID),
+            "sent": integer(0, description="collect-analytics jobs sent for the night"),
+            "started_at": TIMESTAMP, "fanned_out_at": nullable(TIMESTAMP),
+            "finished_at": nullable(TIMESTAMP),
+            "summary": {"anyOf": [ref("NightlySummary"), {"type": "null"}],
+                        "description": "null until the night's batch has finished"}}),
+        "NightlyRunPage": obj({
+            "nightly_runs": {"type": "array", "items": ref("NightlyRun")},
+            "next_cursor": {"type": ["string", "null"]}}),
+        "Snapshot": obj({
+            "user_role_id": ID, "day": day, "collected_at": TIMESTAMP,
+            "status": {"type": "string", "enum": ["complete", "partial"]},
+            "data": {"type": "object", "additionalProperties": {"type": "object"},
+                     "description": "{source: what it answered}"},
+            "missing": {"type": "array", "items": obj({
+                "source": {"type": "string"}, "reason": {"type": "string"}})},
+            "duration_ms": integer(0), "job_id": nullable(ID), "batch_id": nullable(ID)}),
+    }
+
+
 _WARNINGS: Schema = {
     "type": "array", "items": ref("Warning"), "minItems": 1,
     "description": "present when there is something to know: a queue that no live worker "
@@ -299,6 +335,7 @@ def components(max_jobs: int) -> dict[str, Schema]:
             "concurrency": {"type": "integer"}, "started_at": TIMESTAMP,
             "last_seen_at": TIMESTAMP, "active_jobs": integer(0)}),
         "WorkerList": obj({"workers": {"type": "array", "items": ref("Worker")}}),
+        **_analytics(),
         "EventStreamText": {"type": "string", "description": "text/event-stream frames"},
         "MetricsText": {"type": "string", "description": "Prometheus text format"},
         "OpenApiDocument": {"type": "object", "description": "an OpenAPI 3.1 document"},
