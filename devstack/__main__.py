@@ -7,9 +7,12 @@ output is prefixed with its name. Ctrl-C (or SIGTERM) stops them all gracefully;
 dies, the others are stopped and the exit status says so.
 
     python -m devstack [--workers N] [--no-scheduler] [--port 8000] [--stub-port 8090]
+                       [--seed-user-roles 300]
 
 The workers collect from the stub (``MS8_SOURCES`` on its port) unless ``MS8_SOURCES``
-is set already.
+is set already. After migrating, user-roles 1..300 are seeded (idempotent: a database
+that has them is left alone), so "Run now" on the daily-batch schedule runs a real
+nightly batch against the stub.
 """
 
 from __future__ import annotations
@@ -95,6 +98,14 @@ async def run(args: argparse.Namespace) -> int:
     if await migrate.wait() != 0:
         print("devstack | migrations failed; not starting the services", flush=True)
         return 1
+    if args.seed_user_roles:
+        seed = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "shared.cli", "seed", "--user-roles",
+            str(args.seed_user_roles), env=env, cwd=ROOT)
+        if await seed.wait() != 0:
+            print("devstack | seeding the user-roles failed; not starting the services",
+                  flush=True)
+            return 1
 
     todo = services(args)
     if not todo:
@@ -157,6 +168,8 @@ def main() -> None:
         sys.exit(f"devstack: {error}")
     parser.add_argument("--stub-port", type=int, default=stub_port,
                         help="port of the microservices stub (MS8_STUB_PORT, else 8090)")
+    parser.add_argument("--seed-user-roles", type=int, default=300, metavar="N",
+                        help="make sure user-roles 1..N exist (default 300; 0: do not seed)")
     sys.exit(asyncio.run(run(parser.parse_args())))
 
 

@@ -34,6 +34,22 @@ async def test_the_stack_runs_a_job_sent_over_http_and_stops_cleanly(
             await asyncio.sleep(0.05)
         job = (await client.get(f"/jobs/{sent['id']}")).json()
         assert job["output"]["data"] == {"n": 7}
+
+        # "Run now" on the nightly schedule runs a real batch over the seeded user-roles.
+        fired = (await client.post("/schedules/daily-batch/run")).json()
+        night = fired["fire_time"][:10]
+
+        async def summary() -> dict[str, object] | None:
+            answer = await client.get(f"/nightly-runs/{night}")
+            return answer.json()["summary"] if answer.status_code == 200 else None
+
+        deadline = asyncio.get_running_loop().time() + 120
+        while (done := await summary()) is None:
+            assert asyncio.get_running_loop().time() < deadline, "the night never finished"
+            await asyncio.sleep(0.2)
+        assert (done["total"], done["complete"], done["failed"]) == (300, 300, 0)
+        snapshot = (await client.get("/user-roles/300/snapshot")).json()
+        assert (snapshot["status"], snapshot["day"]) == ("complete", night)
     assert any(f"microservices stub: http://127.0.0.1:{stub_port}/" in line
                for line in stack.lines)
     await stack.wait_for(lambda: any("Uvicorn running" in line and f":{stub_port}" in line
