@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
 
 from api import (
     analytics,
@@ -39,6 +39,7 @@ from api.config import ApiSettings
 from api.context import ApiContext
 from api.endpoint import Endpoint, routes
 from api.errors import handle_exception, handle_http_exception
+from api.hosts import AllowedHosts
 from api.hub import EventHub
 from api.schemas import components, json_value
 from api.served import ServedQueues
@@ -78,9 +79,12 @@ def create_app(shared: Settings | None = None, settings: ApiSettings | None = No
     app = Starlette(
         routes=app_routes,
         lifespan=_lifespan,
-        middleware=[Middleware(metrics.MetricsMiddleware, ctx.metrics)],
-        exception_handlers={HTTPException: handle_http_exception, Exception: handle_exception},
+        middleware=[Middleware(metrics.MetricsMiddleware, ctx.metrics),
+                    Middleware(AllowedHosts, settings.allowed_hosts)],
+        exception_handlers={HTTPException: _http_exception, Exception: handle_exception},
     )
+    # Starlette's own slash redirect is an absolute URL built from the Host header.
+    app.router.redirect_slashes = False
     app.state.ctx = ctx
     app.state.openapi_json = openapi.encode(openapi.document(endpoints, schemas, build_version()))
     return app
@@ -88,6 +92,20 @@ def create_app(shared: Settings | None = None, settings: ApiSettings | None = No
 
 async def _home(_request: Request) -> Response:
     return RedirectResponse("/dashboard", status_code=307)
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    """A GET of a route with a slash too many is sent to the route, by a relative URL."""
+    if (isinstance(exc, HTTPException) and exc.status_code == 404
+            and request.method in ("GET", "HEAD")):
+        path = request.url.path
+        target = "/" + path.strip("/")
+        if path.endswith("/") and target != "/" and any(
+                route.matches({**request.scope, "path": target})[0] == Match.FULL
+                for route in request.app.router.routes):
+            query = request.url.query
+            return RedirectResponse(target + (f"?{query}" if query else ""), status_code=307)
+    return await handle_http_exception(request, exc)
 
 
 @contextlib.asynccontextmanager

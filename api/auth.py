@@ -19,12 +19,12 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
 from api.config import SCOPES, ApiKey
 from api.errors import ApiError
+from api.hosts import same_origin
 from api.session import COOKIE, Session
 
 if TYPE_CHECKING:
@@ -85,17 +85,6 @@ def presented_secret(request: Request) -> str | None:
         return ""  # present but not a bearer token: counts as a wrong key
     key = request.headers.get("x-api-key")
     return key.strip() if key is not None else None
-
-
-def same_origin(request: Request) -> bool:
-    """False when the browser says the request comes from another site."""
-    if request.headers.get("sec-fetch-site") == "cross-site":
-        return False
-    origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin is None
-    host = request.headers.get("host", "")
-    return urlsplit(origin).netloc.lower() == host.lower()
 
 
 def session_of(ctx: ApiContext, request: Request) -> tuple[Session, Principal] | None:

@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from api.hosts import parse_allowed
 from shared.settings import SettingsError, env_bool, env_float, env_int, env_str
 
 SCOPES = ("read", "write")
@@ -97,6 +98,7 @@ class ApiSettings:
     header_timeout_seconds: float
     # A worker seen in the registry this recently counts as serving its queues.
     worker_seen_seconds: float
+    allowed_hosts: frozenset[str] | None  # None: any Host
 
     def __repr__(self) -> str:
         return (f"ApiSettings(host={self.host!r}, port={self.port}, keys={list(self.keys)}, "
@@ -116,8 +118,9 @@ class ApiSettings:
         secret = env_str(env, "MS8_API_SESSION_SECRET")
         if secret is not None and len(secret) < 32:
             raise SettingsError("MS8_API_SESSION_SECRET must be at least 32 characters")
+        host = env_str(env, "MS8_API_HOST", "127.0.0.1" if dev else "0.0.0.0") or ""
         return cls(
-            host=env_str(env, "MS8_API_HOST", "127.0.0.1" if dev else "0.0.0.0") or "",
+            host=host,
             port=env_int(env, "PORT", 8000, low=0, high=65535),
             keys=keys,
             session_secret=secret,
@@ -139,4 +142,6 @@ class ApiSettings:
                                              low=0.1, high=300),
             worker_seen_seconds=env_float(env, "MS8_API_WORKER_SEEN_SECONDS", 180.0,
                                           low=1, high=30 * 86400),
+            allowed_hosts=parse_allowed(env_str(env, "MS8_ALLOWED_HOSTS"), dev=dev,
+                                        bind_host=host),
         )

@@ -86,7 +86,7 @@ class Endpoint:
         """Every error code this endpoint can answer with, for the document."""
         codes = []
         if self.scope is not None:
-            codes += ["unauthorized", "forbidden"]
+            codes += ["invalid_host", "unauthorized", "forbidden"]
             if self.method != "GET":
                 codes.append("csrf_failed")
         codes += [param.error_code for param in self.params]

@@ -26,6 +26,7 @@ log = get_logger(__name__)
 CODES: dict[str, tuple[int, str]] = {
     "malformed_json": (400, "The body is not valid JSON."),
     "invalid_parameter": (400, "A path or query parameter is malformed or out of range."),
+    "invalid_host": (400, "The Host header names a host not in MS8_ALLOWED_HOSTS."),
     "bad_cursor": (400, "The cursor was not one this API handed out."),
     "unauthorized": (401, "No API key or session, or an unknown one."),
     "forbidden": (403, "The key lacks the scope this endpoint needs."),

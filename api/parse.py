@@ -24,8 +24,10 @@ if TYPE_CHECKING:
     from api.context import ApiContext
     from api.endpoint import Param
 
-_INTEGER = re.compile(r"[+-]?\d{1,20}")
-_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+# ASCII digits only: Python's \d and int() also take '١' and '²', so /jobs/١ was job 1.
+_INTEGER = re.compile(r"[+-]?[0-9]{1,20}")
+_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_ID = re.compile(r"[0-9]{1,19}")
 
 
 async def body(ctx: ApiContext, request: Request, component: str) -> tuple[bytes, Any]:
@@ -37,7 +39,7 @@ async def body(ctx: ApiContext, request: Request, component: str) -> tuple[bytes
                        f"send the body as application/json (got {media or 'no content type'})")
     limit = ctx.settings.max_body_bytes
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and _ID.fullmatch(declared) and int(declared) > limit:
         raise ApiError("body_too_large",
                        f"the body is {declared} bytes; the limit is {limit} bytes")
     chunks: list[bytes] = []
@@ -74,6 +76,14 @@ def _check_values(ctx: ApiContext, raw: bytes) -> None:
         raise ApiError("body_too_large",
                        f"the body holds about {count} JSON values; the limit is {limit} "
                        "(commas and brackets counted, also inside strings)")
+
+
+def positive_id(raw: str) -> int | None:
+    """``raw`` as a database id (1 to 2**63-1, ASCII digits only), or None."""
+    if not _ID.fullmatch(raw):
+        return None
+    value = int(raw)
+    return value if 0 < value < 2**63 else None
 
 
 def params(ctx: ApiContext, declared: Sequence[Param], where: str,

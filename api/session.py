@@ -88,4 +88,6 @@ class Sessions:
         return _b64(self._sign("csrf", session.nonce.encode()))[:32]
 
     def check_csrf(self, session: Session, token: str | None) -> bool:
-        return token is not None and hmac.compare_digest(token, self.csrf_token(session))
+        # Bytes: compare_digest refuses a str with anything but ASCII in it.
+        return token is not None and hmac.compare_digest(
+            token.encode("utf-8", "replace"), self.csrf_token(session).encode())

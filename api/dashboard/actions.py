@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from api.auth import authenticate, same_origin
+from api.auth import authenticate
 from api.dashboard.view import (
     NOTICE_COOKIE,
     context_of,
@@ -24,6 +24,8 @@ from api.dashboard.view import (
     viewer_of,
 )
 from api.errors import ApiError, translate
+from api.hosts import same_origin
+from api.parse import positive_id
 from api.session import COOKIE
 from shared import queue as core
 from shared.db import Database
@@ -44,9 +46,10 @@ async def read_form(request: Request) -> dict[str, str]:
 
 
 def _job_id(raw: str) -> int:
-    if not raw.isdigit() or not 0 < int(raw) < 2**63:
+    job_id = positive_id(raw)
+    if job_id is None:
         raise ApiError("not_found", f"job {raw[:40]!r} does not exist")
-    return int(raw)
+    return job_id
 
 
 async def _retry_job(db: Database, key: str) -> str:

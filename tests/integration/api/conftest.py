@@ -44,8 +44,9 @@ async def app(db_url: str) -> AsyncIterator[Starlette]:
         yield application
 
 
-def client_for(app: Starlette, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE,
+def client_for(app: Starlette, headers: dict[str, str] | None = None, *, base: str = BASE
+               ) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base,
                              headers=headers or {})
 
 

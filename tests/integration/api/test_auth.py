@@ -57,7 +57,7 @@ async def test_dev_mode_without_keys(db_url: str) -> None:
     shared = test_settings(db_url)
     assert shared.dev
     app = create_app(shared, ApiSettings.from_env({}, dev=True))
-    async with LifespanManager(app), client_for(app) as client:
+    async with LifespanManager(app), client_for(app, base="http://localhost:8000") as client:
         assert (await client.post("/jobs", json={"queue": "q"})).status_code == 201
         cross_site = await client.post("/jobs", json={"queue": "q"},
                                        headers={"Origin": "http://evil.example"})

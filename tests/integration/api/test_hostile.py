@@ -3,6 +3,7 @@ ids meant to reach an unexpected error. Each is a 4xx that writes nothing, never
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -10,12 +11,20 @@ import orjson
 import pytest
 import pytest_asyncio
 from asgi_lifespan import LifespanManager
+from starlette.applications import Starlette
 
 from api.app import create_app
+from api.config import ApiSettings
 from shared import queue as core
 from shared.db import Database
 from tests.conftest import test_settings as settings_for
-from tests.integration.api.conftest import WRITER, api_settings, client_for
+from tests.integration.api.conftest import (
+    BASE,
+    WRITER,
+    WRITER_SECRET,
+    api_settings,
+    client_for,
+)
 
 MIB = 1024 * 1024
 
@@ -61,3 +70,127 @@ async def test_many_ordinary_jobs_in_one_body_still_go(roomy: httpx.AsyncClient)
     jobs = [{"queue": "q", "data": {"user_role": i, "tags": ["a", "b"]}} for i in range(1000)]
     response = await roomy.post("/jobs/bulk", json={"jobs": jobs})
     assert response.status_code == 201, response.text
+
+
+@pytest_asyncio.fixture
+async def dev_app(db_url: str) -> AsyncIterator[Starlette]:
+    """No key, as a developer runs it on 127.0.0.1."""
+    app = create_app(settings_for(db_url), ApiSettings.from_env({}, dev=True))
+    async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30):
+        yield app
+
+
+LOCAL = "http://127.0.0.1:8000"
+
+
+async def test_an_origin_that_is_no_url_is_another_site(dev_app: Starlette,
+                                                        app: Starlette) -> None:
+    async with client_for(dev_app, base=LOCAL) as client:
+        response = await client.post("/jobs", json={"queue": "q"},
+                                     headers={"Origin": "http://["})
+        assert response.status_code == 403, response.text
+        assert response.json()["code"] == "csrf_failed"
+    async with client_for(app, {"Origin": "http://["}) as client:
+        login = await client.post("/dashboard/login", data={"key": WRITER_SECRET})
+        assert login.status_code == 403, login.text
+        logout = await client.post("/dashboard/logout", data={})
+        assert logout.status_code in (303, 403), logout.text
+
+
+async def test_a_csrf_token_with_non_ascii_is_refused(app: Starlette, db: Database) -> None:
+    https = "https://api.test"  # the session cookie is Secure
+    async with client_for(app, {"Origin": https}, base=https) as client:
+        assert (await client.post("/dashboard/login",
+                                  data={"key": WRITER_SECRET})).status_code == 303
+        by_header = await client.post("/jobs", json={"queue": "q"},
+                                      headers={"X-CSRF-Token": ("é" * 32).encode("latin-1")})
+        assert by_header.status_code == 403, by_header.text
+        assert by_header.json()["code"] == "csrf_failed"
+        by_form = await client.post("/dashboard/queues/q/pause", data={"csrf": "ø" * 32})
+        assert by_form.status_code == 403, by_form.text
+        out = await client.post("/dashboard/logout", data={"csrf": "ü" * 32})
+        assert out.status_code == 403, out.text
+    assert await core.count_jobs(db) == {}
+
+
+@pytest.mark.parametrize("path", ["/jobs/%D9%A1", "/jobs/\u0661", "/jobs/%C2%B2",
+                                  "/jobs/%EF%BC%91", "/jobs/%D9%A1/cancel"])
+async def test_job_ids_are_ascii_digits_only(client: httpx.AsyncClient, db: Database,
+                                             path: str) -> None:
+    job = await core.send(db, "q")
+    assert job.id == 1  # what '١' would be read as
+    response = await (client.post(path) if path.endswith("cancel") else client.get(path))
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "invalid_parameter"
+    assert (await core.get_job(db, 1)).state == "created"
+
+
+@pytest.mark.parametrize("raw", ["%C2%B2", "%D9%A1", "%EF%BC%91", "0", "99999999999999999999"])
+async def test_dashboard_job_pages_of_odd_ids_are_404(dev_app: Starlette, db: Database,
+                                                      raw: str) -> None:
+    await core.send(db, "q")
+    async with client_for(dev_app, base=LOCAL) as client:
+        page = await client.get(f"/dashboard/jobs/{raw}")
+        assert page.status_code == 404, page.text
+        token = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
+        assert token is not None
+        action = await client.post(f"/dashboard/jobs/{raw}/cancel",
+                                   data={"csrf": token.group(1)})
+        assert action.status_code == 404, action.text
+    assert (await core.get_job(db, 1)).state == "created"
+
+
+async def test_a_declared_length_in_other_digits_is_not_a_500(client: httpx.AsyncClient
+                                                               ) -> None:
+    response = await client.post("/jobs", content=b'{"queue": "q"}', headers={
+        "content-type": "application/json", "content-length": "\u00b2".encode("latin-1")})
+    assert response.status_code < 500
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "127.0.0.1.evil.example",
+                                  "localhost.evil.example", "[::2]:8000", ""])
+async def test_dev_mode_serves_loopback_names_only(dev_app: Starlette, db: Database,
+                                                    host: str) -> None:
+    """DNS rebinding: a page whose own name resolves to 127.0.0.1 gets nothing."""
+    async with client_for(dev_app, base=LOCAL) as client:
+        for method, path in [("POST", "/jobs"), ("GET", "/jobs"), ("GET", "/dashboard")]:
+            response = await client.request(method, path, json={"queue": "q"},
+                                             headers={"Host": host, "Origin": f"http://{host}"})
+            assert response.status_code == 400, (method, path, response.text)
+            assert response.json()["code"] == "invalid_host"
+        assert (await client.get("/health/live", headers={"Host": host})).status_code == 200
+    assert await core.count_jobs(db) == {}
+
+
+@pytest.mark.parametrize("host", ["localhost:8000", "127.0.0.1", "[::1]:8000", "LOCALHOST."])
+async def test_dev_mode_answers_on_loopback(dev_app: Starlette, host: str) -> None:
+    async with client_for(dev_app, base=LOCAL) as client:
+        sent = await client.post("/jobs", json={"queue": "q"}, headers={"Host": host})
+        assert sent.status_code == 201, sent.text
+        other_port = await client.post("/jobs", json={"queue": "q"}, headers={
+            "Host": host, "Origin": "http://localhost:3000"})
+        assert other_port.status_code == 403, other_port.text
+
+
+async def test_allowed_hosts_hold_in_production(db_url: str) -> None:
+    app = create_app(settings_for(db_url, MS8_ENV="production"),
+                     api_settings(MS8_ALLOWED_HOSTS="jobs.example.com, Admin.Example.com."))
+    async with LifespanManager(app), client_for(app, WRITER) as client:
+        for host, status in [("jobs.example.com", 200), ("admin.example.com:443", 200),
+                             ("api.test", 400), ("127.0.0.1", 400)]:
+            response = await client.get("/jobs", headers={"Host": host})
+            assert response.status_code == status, (host, response.text)
+
+
+@pytest.mark.parametrize("path, location", [
+    ("/dashboard/", "/dashboard"), ("/jobs/?limit=2", "/jobs?limit=2"), ("/queues/", "/queues"),
+    ("//dashboard/", "/dashboard"), ("//evil.example/dashboard/", None)])
+async def test_redirects_never_name_the_host(client: httpx.AsyncClient, path: str,
+                                             location: str | None) -> None:
+    url = httpx.URL(f"{BASE}{path}")  # a path of two slashes stays a path
+    response = await client.get(url, headers={"Host": "evil.example"})
+    if location is None:
+        assert response.status_code == 404, response.text  # no such route: no redirect
+    else:
+        assert response.status_code == 307, response.text
+        assert response.headers["location"] == location

@@ -10,6 +10,7 @@ import pytest
 from api import cursor, rfc3339
 from api.config import ApiSettings
 from api.errors import ApiError
+from api.hosts import LOOPBACK, hostname, parse_allowed
 from api.schemas import components, json_value
 from api.session import Sessions
 from api.validator import SchemaViolation, Validator
@@ -100,3 +101,19 @@ def test_sessions_are_signed_and_expire() -> None:
     assert other.verify(cookie) is None  # another deployment's secret
     sessions.max_age = -1
     assert sessions.verify(sessions.issue(key)) is None
+
+
+@pytest.mark.parametrize("host, name", [
+    ("localhost:8000", "localhost"), ("[::1]:8000", "::1"), ("[::1]", "::1"), ("::1", "::1"),
+    ("Example.COM.", "example.com"), ("127.0.0.1", "127.0.0.1"), ("[", ""), ("", "")])
+def test_hostname_of_a_host_header(host: str, name: str) -> None:
+    assert hostname(host) == name
+
+
+def test_allowed_hosts_by_mode() -> None:
+    assert parse_allowed(None, dev=False, bind_host="0.0.0.0") is None
+    assert parse_allowed(None, dev=True, bind_host="0.0.0.0") == LOOPBACK
+    assert parse_allowed(None, dev=True, bind_host="devbox") == LOOPBACK | {"devbox"}
+    assert parse_allowed("a.example, B.example:443", dev=True, bind_host="x") == {
+        "a.example", "b.example"}
+    assert parse_allowed("*", dev=True, bind_host="x") is None
