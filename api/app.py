@@ -70,7 +70,7 @@ def create_app(shared: Settings | None = None, settings: ApiSettings | None = No
     settings = settings or ApiSettings.from_env(dev=shared.dev)
     schemas = components(settings.max_jobs_per_request)
     ctx = ApiContext(
-        shared=shared, settings=settings, keys=KeyRing(settings.keys),
+        shared=shared, settings=settings, keys=KeyRing(settings.keys, settings.metrics_token),
         sessions=Sessions(settings), validator=Validator(schemas, {"JsonValue": json_value}),
         metrics=metrics.Metrics())
     endpoints = all_endpoints()

@@ -3,7 +3,9 @@
 A caller is identified, in this order, by ``Authorization: Bearer <secret>`` or
 ``X-API-Key: <secret>``, then by the dashboard's session cookie. Scopes are ``read``
 (GET) and ``write`` (everything that changes something); ``write`` implies ``read``.
-Missing or unknown credentials are 401, a known key without the scope is 403.
+Missing or unknown credentials are 401, a known key without the scope is 403. A
+scraper's ``MS8_METRICS_TOKEN``, sent the same way, has the ``metrics`` scope alone
+(``/metrics``), which every ``read`` key has too.
 
 Cross-site requests: a key sent in a header cannot be forged by another site, so only
 cookie-borne (session) requests that change something must carry the session's CSRF
@@ -42,17 +44,20 @@ class Principal:
     session: Session | None = None
 
 
+METRICS = "metrics"
 ANONYMOUS = Principal("anonymous", frozenset(), "none")
+SCRAPER = Principal("metrics", frozenset({METRICS}), "token")
 DEV = Principal("dev", frozenset(SCOPES), "dev")
 
 
 class KeyRing:
     """The configured keys, found by a digest of the secret (no secret compared by ==)."""
 
-    def __init__(self, keys: tuple[ApiKey, ...]) -> None:
+    def __init__(self, keys: tuple[ApiKey, ...], metrics_token: str | None = None) -> None:
         self.keys = keys
         self._by_digest = {self._digest(k.secret): k for k in keys}
         self._by_name = {k.name: k for k in keys}
+        self._metrics_token = metrics_token
 
     @staticmethod
     def _digest(secret: str) -> bytes:
@@ -68,6 +73,10 @@ class KeyRing:
         if key is None or not hmac.compare_digest(key.secret.encode(), secret.encode()):
             return None
         return key
+
+    def is_metrics_token(self, secret: str) -> bool:
+        token = self._metrics_token
+        return token is not None and hmac.compare_digest(token.encode(), secret.encode())
 
     def for_session(self, session: Session) -> ApiKey | None:
         key = self._by_name.get(session.key_name)
@@ -111,12 +120,15 @@ def authenticate(ctx: ApiContext, request: Request, needed: str | None,
     secret = presented_secret(request)
     if secret is not None:
         key = ctx.keys.find(secret) if secret else None
-        if key is None:
+        if key is None and secret and ctx.keys.is_metrics_token(secret):
+            principal = SCRAPER
+        elif key is None:
             if ctx.keys.open:
                 return DEV
             raise ApiError("unauthorized", "the API key is not valid",
                            headers={"WWW-Authenticate": 'Bearer realm="ms8-jobs"'})
-        principal = Principal(key.name, key.scopes, "key")
+        else:
+            principal = Principal(key.name, key.scopes, "key")
     else:
         found = session_of(ctx, request)
         if found is not None:
@@ -134,6 +146,21 @@ def authenticate(ctx: ApiContext, request: Request, needed: str | None,
             raise ApiError("unauthorized",
                            "send an API key: 'Authorization: Bearer <key>' or 'X-API-Key'",
                            headers={"WWW-Authenticate": 'Bearer realm="ms8-jobs"'})
-    if needed not in principal.scopes:
+    if not allows(principal, needed):
         raise ApiError("forbidden", f"key {principal.name!r} lacks the {needed!r} scope")
     return principal
+
+
+def allows(principal: Principal, needed: str) -> bool:
+    """``metrics`` is a scope of its own (the scraper's token has nothing else) that
+    every ``read`` key has too."""
+    return needed in principal.scopes or (needed == METRICS and "read" in principal.scopes)
+
+
+def optional(ctx: ApiContext, request: Request, needed: str) -> Principal | None:
+    """The caller if it may use scope ``needed``, None instead of a 401 or 403 (a public
+    endpoint that tells a key holder more)."""
+    try:
+        return authenticate(ctx, request, needed)
+    except ApiError:
+        return None

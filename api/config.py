@@ -86,6 +86,7 @@ class ApiSettings:
     host: str
     port: int
     keys: tuple[ApiKey, ...]
+    metrics_token: str | None  # a scraper's credential: /metrics only
     session_secret: str | None
     session_hours: float
     secure_cookies: bool
@@ -118,11 +119,21 @@ class ApiSettings:
         secret = env_str(env, "MS8_API_SESSION_SECRET")
         if secret is not None and len(secret) < 32:
             raise SettingsError("MS8_API_SESSION_SECRET must be at least 32 characters")
-        host = env_str(env, "MS8_API_HOST", "127.0.0.1" if dev else "0.0.0.0") or ""
+        metrics_token = env_str(env, "MS8_METRICS_TOKEN")
+        if metrics_token is not None:
+            if len(metrics_token) < _MIN_SECRET:
+                raise SettingsError(
+                    f"MS8_METRICS_TOKEN must be at least {_MIN_SECRET} characters")
+            if any(k.secret == metrics_token for k in keys):
+                raise SettingsError("MS8_METRICS_TOKEN must differ from every API key")
+        # A platform that gives PORT routes to the container from outside: listen there.
+        default_host = "0.0.0.0" if not dev or env_str(env, "PORT") else "127.0.0.1"
+        host = env_str(env, "MS8_API_HOST", default_host) or ""
         return cls(
             host=host,
             port=env_int(env, "PORT", 8000, low=0, high=65535),
             keys=keys,
+            metrics_token=metrics_token,
             session_secret=secret,
             session_hours=env_float(env, "MS8_API_SESSION_HOURS", 12.0, low=0.01, high=24 * 90),
             secure_cookies=env_bool(env, "MS8_API_SECURE_COOKIES", not dev),

@@ -1,7 +1,8 @@
 """Liveness and readiness.
 
 ``/health/live`` says the process answers (no key, no database: a platform restarts the
-process only when this fails). ``/health/ready`` says whether it can do its work: the
+process only when this fails). ``/health/ready`` (no key either; the report of why only
+to a read key) says whether it can do its work: the
 database answers within a couple of seconds and this code can run on its schema (the one
 it knows, or a newer one whose newer migrations are all ``compatible: previous``, so an
 old replica stays ready while a rolling deploy migrates under it).
@@ -16,6 +17,7 @@ import asyncio
 from starlette.responses import Response
 
 from api import wire
+from api.auth import optional
 from api.endpoint import Call, Endpoint, Reply
 from shared.migrations import latest_version, schema_status
 
@@ -27,6 +29,8 @@ async def live(_call: Call) -> Response:
 
 
 async def ready(call: Call) -> Response:
+    """Public (a platform's health check has no key): the status alone; a read key gets
+    the report of what is wrong."""
     db, expected = call.ctx.db, latest_version()
     version: int | None = None
     schema = "unknown"
@@ -39,8 +43,11 @@ async def ready(call: Call) -> Response:
     except Exception:
         database, is_ready = "unreachable", False
     listening = call.ctx.hub.listener.listening.is_set()
+    status = "ready" if is_ready else "unavailable"
+    if optional(call.ctx, call.request, "read") is None:
+        return wire.json_response({"status": status}, 200 if is_ready else 503)
     return wire.json_response({
-        "status": "ready" if is_ready else "unavailable",
+        "status": status,
         "database": database,
         "schema": schema,
         "schema_version": version,
@@ -55,5 +62,8 @@ ENDPOINTS = [
     Endpoint("GET", "/health/ready", ready, "Readiness: database reachable, schema current",
              "ready", "health",
              {200: Reply("Ready.", "Ready"),
-              503: Reply("Not ready; the report says why.", "Ready")}),
+              503: Reply("Not ready; the report (to a read key) says why.", "Ready")},
+             scope=None, description=(
+                 "Needs no key, and then answers the status alone; with a read key, the "
+                 "report: database, schema and listener.")),
 ]

@@ -29,6 +29,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.auth import METRICS
 from api.endpoint import ROUTE_KEY, Call, Endpoint, Reply
 from api.errors import translate
 from shared import queue as core
@@ -175,5 +176,8 @@ async def scrape(call: Call) -> Response:
 ENDPOINTS = [
     Endpoint("GET", "/metrics", scrape, "Prometheus metrics", "metrics", "health",
              {200: Reply("Metrics in the Prometheus text format.", "MetricsText",
-                         media_type="text/plain")}),
+                         media_type="text/plain")},
+             scope=METRICS, description=(
+                 "For a scraper: its own token (`MS8_METRICS_TOKEN`, sent as a bearer "
+                 "token, good for nothing else) or any read key.")),
 ]

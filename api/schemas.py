@@ -353,7 +353,7 @@ def components(max_jobs: int) -> dict[str, Schema]:
             "schema_version": {"type": ["integer", "null"]},
             "expected_schema_version": {"type": "integer"},
             "listener": {"type": "string", "enum": ["listening", "reconnecting"]},
-        }),
+        }, required=["status"], description="the status; the rest only to a read key"),
     }
 
 

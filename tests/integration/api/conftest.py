@@ -28,11 +28,14 @@ READER_SECRET = "reader-secret-0123456789"
 API_KEYS = f"writer:{WRITER_SECRET}:read,write;reader:{READER_SECRET}:read"
 WRITER = {"Authorization": f"Bearer {WRITER_SECRET}"}
 READER = {"Authorization": f"Bearer {READER_SECRET}"}
+METRICS_TOKEN = "scraper-token-0123456789"
+SCRAPER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 BASE = "http://api.test"
 
 
 def api_settings(**env: str) -> ApiSettings:
-    values = {"MS8_API_KEYS": API_KEYS, "MS8_API_SSE_PING_SECONDS": "0.2",
+    values = {"MS8_API_KEYS": API_KEYS, "MS8_METRICS_TOKEN": METRICS_TOKEN,
+              "MS8_API_SSE_PING_SECONDS": "0.2",
               "MS8_API_MAX_BODY_BYTES": "65536", **env}
     return ApiSettings.from_env(values, dev=False)
 

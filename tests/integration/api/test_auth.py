@@ -5,13 +5,21 @@ from __future__ import annotations
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from starlette.applications import Starlette
 
 from api.app import create_app
 from api.config import ApiSettings, parse_keys
 from shared import queue as core
 from shared.db import Database
 from shared.settings import Settings, SettingsError
-from tests.integration.api.conftest import READER_SECRET, WRITER_SECRET, client_for
+from tests.integration.api.conftest import (
+    READER,
+    READER_SECRET,
+    SCRAPER,
+    WRITER_SECRET,
+    api_settings,
+    client_for,
+)
 
 
 async def test_missing_or_wrong_key_is_401(anonymous: httpx.AsyncClient, db: Database) -> None:
@@ -29,8 +37,61 @@ async def test_liveness_needs_no_key(anonymous: httpx.AsyncClient) -> None:
     response = await anonymous.get("/health/live")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
-    for path in ["/health/ready", "/metrics", "/openapi.json", "/queues", "/events"]:
+    for path in ["/metrics", "/openapi.json", "/queues", "/events"]:
         assert (await anonymous.get(path)).status_code == 401, path
+
+
+async def test_readiness_needs_no_key_and_tells_a_stranger_only_the_status(
+    anonymous: httpx.AsyncClient, reader: httpx.AsyncClient,
+) -> None:
+    response = await anonymous.get("/health/ready")
+    assert (response.status_code, response.json()) == (200, {"status": "ready"})
+    wrong = await anonymous.get("/health/ready", headers={"Authorization": "Bearer nope"})
+    assert wrong.json() == {"status": "ready"}
+    detailed = (await reader.get("/health/ready")).json()
+    assert detailed["status"] == "ready" and detailed["database"] == "ok"
+
+
+async def test_the_scrapers_token_reads_metrics_and_nothing_else(app: Starlette) -> None:
+    async with client_for(app, SCRAPER) as scraper:
+        metrics = await scraper.get("/metrics")
+        assert metrics.status_code == 200 and "ms8_api_database_up 1.0" in metrics.text
+        for path in ["/jobs", "/queues", "/workers"]:
+            response = await scraper.get(path)
+            assert response.status_code == 403, path
+            assert response.json()["code"] == "forbidden"
+        assert (await scraper.post("/jobs", json={"queue": "q"})).status_code == 403
+        assert (await scraper.get("/health/ready")).json() == {"status": "ready"}
+    async with client_for(app, READER) as reader:
+        assert (await reader.get("/metrics")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MS8_METRICS_TOKEN": "short"}, "MS8_METRICS_TOKEN must be at least 16"),
+        ({"MS8_METRICS_TOKEN": "writer-secret-0123456789"}, "must differ from every API key"),
+    ],
+)
+def test_a_bad_metrics_token_names_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        api_settings(**env)
+
+
+@pytest.mark.parametrize(
+    ("env", "dev", "host"),
+    [
+        ({}, True, "127.0.0.1"),
+        ({"PORT": "8080"}, True, "0.0.0.0"),  # the platform routes to this port
+        ({"PORT": "8080", "MS8_API_HOST": "127.0.0.1"}, True, "127.0.0.1"),
+        ({}, False, "0.0.0.0"),
+    ],
+)
+def test_the_api_listens_on_every_interface_when_the_platform_gives_a_port(
+    env: dict[str, str], dev: bool, host: str,
+) -> None:
+    keys = {"MS8_API_KEYS": "a:0123456789abcdef0123:read"}
+    assert ApiSettings.from_env({**keys, **env}, dev=dev).host == host
 
 
 async def test_read_key_cannot_write(reader: httpx.AsyncClient, db: Database) -> None:

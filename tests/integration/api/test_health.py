@@ -151,6 +151,9 @@ async def test_503_while_the_database_is_gone(own_server: EmbeddedPostgres) -> N
         ready = await client.get("/health/ready")
         assert ready.status_code == 503
         assert ready.json()["database"] == "unreachable"
+        async with client_for(app) as platform:  # a health check without a key
+            unready = await platform.get("/health/ready")
+            assert (unready.status_code, unready.json()) == (503, {"status": "unavailable"})
         assert "ms8_api_database_up 0.0" in (await client.get("/metrics")).text
         assert (await client.get("/health/live")).status_code == 200
         assert own_server.restart() == dsn
