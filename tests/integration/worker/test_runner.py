@@ -321,7 +321,10 @@ async def test_run_time_is_observed_by_queue_and_outcome_once_the_result_is_save
         if ctx.data.get("block"):
             await asyncio.sleep(3600)
 
-    runner = await start_worker({"work": work}, MS8_WORKER_QUEUES="work=5")
+    # A slow heartbeat: the cancel NOTIFY, not a heartbeat finding the job gone (which
+    # ends the run as lost), is what must stop the blocked handler.
+    runner = await start_worker({"work": work}, MS8_WORKER_QUEUES="work=5",
+                                MS8_HEARTBEAT_SECONDS="1")
     await queue.send(db, "work", {})
     failing = await queue.send(db, "work", {"fail": True}, retry_limit=1, retry_delay=0.0)
     blocked = await queue.send(db, "work", {"block": True})
