@@ -3,7 +3,8 @@
 Per source and request (see the source contract in the README):
 
     breaker refuses?  ──yes──► missing "circuit open" (no request, no wait)
-    wait for one of the source's slots (its concurrency limit in this process)
+    wait for one of the source's slots (its concurrency limit in this process; waiters
+    go in by the job's priority, so a fresh-data request passes the night's)
     GET {base_url}/user-roles/{id}, bounded by the source's timeout from connect to
     the last byte (a source that drips bytes cannot hold a job past it)
         2xx, a JSON object within max_bytes   → data
@@ -34,6 +35,7 @@ import aiohttp
 import orjson
 
 from analytics.breaker import Breaker
+from analytics.limiter import PriorityLimiter
 from analytics.models import Missing
 from analytics.settings import AnalyticsSettings, Source
 
@@ -96,7 +98,7 @@ class Collector:
         self.sources = settings.sources
         self.breakers = {s.name: Breaker(s.breaker_failures, s.breaker_cooldown, clock)
                          for s in self.sources}
-        self._slots = {s.name: asyncio.Semaphore(s.concurrency) for s in self.sources}
+        self._slots = {s.name: PriorityLimiter(s.concurrency) for s in self.sources}
         # The deadline of one attempt, from waiting for a connection to the last byte.
         self._timeouts = {s.name: aiohttp.ClientTimeout(total=s.timeout) for s in self.sources}
         # (source, kind) → failed requests, and refusals by an open breaker.
@@ -104,15 +106,17 @@ class Collector:
 
     async def collect(
         self, http: aiohttp.ClientSession, user_role_id: int, on_source: OnSource | None = None,
+        *, priority: int = 0,
     ) -> Collection:
-        """Ask every source at once; ``on_source(result, done, total)`` as each one ends."""
+        """Ask every source at once; ``on_source(result, done, total)`` as each one ends.
+        ``priority`` (the job's) orders the waits for a source's slots."""
         started = time.monotonic()
         done = 0
         total = len(self.sources)
 
         async def one(source: Source) -> SourceResult:
             nonlocal done
-            result = await self._source(http, source, user_role_id)
+            result = await self._source(http, source, user_role_id, priority)
             done += 1
             if on_source is not None:
                 await on_source(result, done, total)
@@ -121,8 +125,8 @@ class Collector:
         results = await asyncio.gather(*(one(s) for s in self.sources))
         return Collection(tuple(results), round((time.monotonic() - started) * 1000))
 
-    async def _source(self, http: aiohttp.ClientSession, source: Source, user_role_id: int
-                      ) -> SourceResult:
+    async def _source(self, http: aiohttp.ClientSession, source: Source, user_role_id: int,
+                      priority: int) -> SourceResult:
         started = time.monotonic()
         breaker = self.breakers[source.name]
         reason: str | None = None  # of the first attempt, when a retry is refused
@@ -131,7 +135,7 @@ class Collector:
                 await asyncio.sleep(self.settings.retry_delay)
             if breaker.refuses():  # before queueing for a slot: an outage costs no wait
                 return self._refused(source, started, reason)
-            async with self._slots[source.name]:
+            async with self._slots[source.name].slot(priority):
                 ticket = breaker.allow()  # it may have opened while this call waited
                 if ticket is None:
                     return self._refused(source, started, reason)

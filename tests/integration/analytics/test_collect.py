@@ -14,6 +14,7 @@ from analytics.collect import Collector, SourceResult
 from analytics.models import Missing
 from analytics.settings import AnalyticsSettings
 from tests.integration.analytics.sources import FakeSources, fake_sources
+from tests.support import wait_until
 
 NAMES = ("a", "b", "c")
 
@@ -146,6 +147,26 @@ async def test_requests_to_a_source_stay_within_its_concurrency(
     assert all(not r.missing for r in results)
     assert sources.most_in_flight["c"] == 2
     assert sources.most_in_flight["a"] == sources.most_in_flight["b"] == 5
+
+
+async def test_a_higher_priority_collection_passes_those_waiting_for_a_slot(
+    sources: FakeSources, http: aiohttp.ClientSession,
+) -> None:
+    sources.modes["a"] = "slow"
+    sources.slow_seconds = 0.05
+    c = collector(sources, MS8_SOURCE_CONCURRENCY="1")
+    answered: list[int] = []
+
+    async def on_source(result: SourceResult, done: int, total: int) -> None:
+        if result.source == "a" and result.data is not None:
+            answered.append(result.data["user_role_id"])
+
+    low = [asyncio.create_task(c.collect(http, i, on_source)) for i in range(1, 9)]
+    await wait_until(lambda: sources.in_flight["a"] == 1, message="a request to a")
+    fresh = asyncio.create_task(c.collect(http, 100, on_source, priority=100))
+    await asyncio.gather(fresh, *low)
+    # The one in flight when it came, then the high-priority one, then the others in turn.
+    assert answered == [1, 100, *range(2, 9)]
 
 
 async def test_a_cancelled_collection_leaves_no_probe_hanging(
