@@ -108,18 +108,21 @@ class Collector:
         self, http: aiohttp.ClientSession, user_role_id: int, on_source: OnSource | None = None,
         *, priority: int = 0,
     ) -> Collection:
-        """Ask every source at once; ``on_source(result, done, total)`` as each one ends.
+        """Ask every source at once; ``on_source(result, done, total)`` as each one ends,
+        one call at a time, so reports written as they come never go backwards.
         ``priority`` (the job's) orders the waits for a source's slots."""
         started = time.monotonic()
         done = 0
         total = len(self.sources)
+        reporting = asyncio.Lock()
 
         async def one(source: Source) -> SourceResult:
             nonlocal done
             result = await self._source(http, source, user_role_id, priority)
-            done += 1
-            if on_source is not None:
-                await on_source(result, done, total)
+            async with reporting:
+                done += 1
+                if on_source is not None:
+                    await on_source(result, done, total)
             return result
 
         results = await asyncio.gather(*(one(s) for s in self.sources))
