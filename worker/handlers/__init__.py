@@ -25,7 +25,8 @@ from worker.context import JobContext, PermanentError
 Handler = Callable[[JobContext], Awaitable[Any]]
 H = TypeVar("H", bound=Handler)
 
-BUILTIN_MODULES: tuple[str, ...] = ("worker.handlers.builtin", "worker.handlers.analytics")
+BUILTIN_MODULES: tuple[str, ...] = (
+    "worker.handlers.builtin", "worker.handlers.analytics", "worker.handlers.fresh_data")
 
 
 class HandlerError(ValueError):

@@ -38,7 +38,7 @@ from prometheus_client.registry import Collector as MetricsCollector
 
 from analytics import fanout, runs, snapshots
 from analytics.breaker import STATE_VALUES
-from analytics.collect import Collector, SourceResult
+from analytics.collect import Collector, OnSource, SourceResult
 from analytics.models import PARTIAL
 from analytics.settings import AnalyticsSettings
 from worker.context import JobContext, PermanentError
@@ -92,7 +92,16 @@ async def collect_analytics(ctx: JobContext) -> dict[str, Any]:
             what = "answered" if result.ok else f"missing ({result.reason})"
             await ctx.progress(done * 100 // total, f"{result.source}: {what}")
 
-    collection = await collector().collect(ctx.aiohttp, user_role_id, on_source)
+    return await collect_snapshot(ctx, user_role_id, day, on_source)
+
+
+async def collect_snapshot(
+    ctx: JobContext, user_role_id: int, day: date, on_source: OnSource | None = None,
+) -> dict[str, Any]:
+    """Collect the user-role (at the job's priority on the sources' limits), upsert the
+    day's snapshot, and return the job's output; raises when every source failed."""
+    collection = await collector().collect(ctx.aiohttp, user_role_id, on_source,
+                                           priority=ctx.job.priority)
     missing = collection.missing
     if collection.all_failed:
         raise AllSourcesFailed("every source failed: " + ", ".join(
