@@ -9,7 +9,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from analytics import runs
 from api import cursor, wire
+from api.analytics import nightly_run
 from api.dashboard.view import Viewer, page, render
 from api.errors import ApiError
 from api.parse import positive_id
@@ -20,6 +22,7 @@ from shared.queue.validation import QUEUE_NAME
 
 PAGE_SIZE = 50
 BATCHES_ON_OVERVIEW = 8
+NIGHTS_ON_OVERVIEW = 7
 
 
 async def _batches(request: Request, limit: int, before: int | None) -> list[core.Batch]:
@@ -38,6 +41,7 @@ async def overview(request: Request, viewer: Viewer) -> Response:
         request, viewer, "overview.html",
         queues=[wire.queue(p, counts.get(p.name), p.name in served) for p in policies],
         batches=[wire.batch(b) for b in await _batches(request, BATCHES_ON_OVERVIEW, None)],
+        nightly_runs=[nightly_run(r) for r in await runs.list_runs(db, limit=NIGHTS_ON_OVERVIEW)],
         schedules=[wire.schedule(s) for s in await core.list_schedules(db)],
         workers=[wire.worker(w) for w in await list_workers(db)],
     )

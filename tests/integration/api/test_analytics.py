@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import httpx
+from starlette.applications import Starlette
 
 from analytics import fanout, runs, snapshots, user_roles
 from analytics.models import Missing
 from shared import queue
 from shared.db import Database
+from tests.integration.api.conftest import READER_SECRET
+from tests.integration.api.test_dashboard import logged_in
 
 
 async def finished_night(db: Database, night: date, partial_ids: set[int]) -> int:
@@ -87,3 +91,19 @@ async def test_bad_nights_cursors_and_keys_are_4xx(
         assert page.status_code == 200 and page.json()["next_cursor"] is None
     assert (await anonymous.get("/nightly-runs")).status_code == 401
     assert (await anonymous.get("/user-roles/1/snapshot")).status_code == 401
+
+
+async def test_the_overview_shows_the_nightly_runs(app: Starlette, db: Database) -> None:
+    await user_roles.seed(db, 5)
+    await finished_night(db, date(2026, 3, 1), {2, 3})
+    await fanout.fan_out(db, date(2026, 3, 2), chunk=100)
+    async with logged_in(app, READER_SECRET) as client:
+        page = (await client.get("/dashboard")).text
+    section = page[page.index('<section id="nightly-runs">'):]
+    section = section[:section.index("</section>")]
+    finished = section[section.index('data-night="2026-03-01"'):]
+    finished = finished[:finished.index("</tr>")]
+    assert re.findall(r'<td class="num">(\d+)</td>', finished) == ["5", "2", "2", "1"]
+    assert "assessment ×2" in finished
+    running = section[section.index('data-night="2026-03-02"'):]
+    assert ">running<" in running[:running.index("</tr>")]
