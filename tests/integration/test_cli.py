@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Iterator
 
 import orjson
 import pytest
+import structlog
 
 from shared import cli
 from shared import queue as core
@@ -14,14 +17,24 @@ from tests.conftest import SCHEMA
 
 
 @pytest.fixture
-def cli_env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def cli_env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The command's environment; the logging it sets up (on the captured output) is
+    undone afterwards, so later tests do not log to a closed file."""
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.setenv("MS8_SCHEMA", SCHEMA)
+    root = logging.getLogger()
+    saved = structlog.get_config(), root.handlers[:], root.level
+    yield
+    structlog.configure(**saved[0])
+    structlog.contextvars.clear_contextvars()
+    root.handlers[:], root.level = saved[1], saved[2]
 
 
-async def run(*argv: str) -> None:
-    # In a thread: the command runs its own event loop (asyncio.run).
-    await asyncio.to_thread(cli.main, list(argv))
+async def run(*argv: str) -> int:
+    """The command's exit status. In a thread: it runs its own event loop."""
+    with pytest.raises(SystemExit) as exit_:
+        await asyncio.to_thread(cli.main, list(argv))
+    return int(exit_.value.code or 0)
 
 
 async def test_queue_cancel_waiting_cancels_waiting_jobs_and_prints_the_count(
@@ -29,7 +42,7 @@ async def test_queue_cancel_waiting_cancels_waiting_jobs_and_prints_the_count(
 ) -> None:
     await core.send_many(db, [core.JobSpec.of("maint") for _ in range(4)])
     [active] = await core.fetch(db, {"maint": 1}, "w1")
-    await run("queue", "cancel-waiting", "maint")
+    assert await run("queue", "cancel-waiting", "maint") == 0
     assert orjson.loads(capsys.readouterr().out) == {"cancelled": 3}
     assert (await core.get_job(db, active.id)).state == "active"
     assert (await core.count_jobs(db))["maint"] == {"active": 1, "cancelled": 3}
@@ -38,7 +51,5 @@ async def test_queue_cancel_waiting_cancels_waiting_jobs_and_prints_the_count(
 async def test_an_unknown_queue_is_one_line_and_status_2(
     cli_env: None, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    with pytest.raises(SystemExit) as exit_:
-        await run("queue", "cancel-waiting", "nosuch")
-    assert exit_.value.code == 2
-    assert capsys.readouterr().err == "ms8-jobs: queue 'nosuch' does not exist\n"
+    assert await run("queue", "cancel-waiting", "nosuch") == 2
+    assert capsys.readouterr().err.endswith("queue 'nosuch' does not exist\n")
