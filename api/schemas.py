@@ -165,6 +165,8 @@ def _job() -> Schema:
         "origin_queue": {"type": ["string", "null"]}, "created_at": TIMESTAMP,
         "started_at": nullable(TIMESTAMP), "heartbeat_at": nullable(TIMESTAMP),
         "completed_at": nullable(TIMESTAMP),
+        "crash_count": {**integer(0), "description": (
+            "runs lost with their worker (killed or stalled); they spend no attempt")},
     })
 
 
@@ -179,6 +181,8 @@ _POLICY_INPUT: dict[str, Schema] = {
         "queue that receives a copy of each failed job (not the queue itself)")},
     "fleet_limit": nullable(integer(1, 100_000)),
     "paused": {"type": "boolean"},
+    "crash_limit": {**integer(1, limits.MAX_CRASH_LIMIT), "description": (
+        "how many workers a job may crash (die or stall while running it) before it fails")},
 }
 
 
@@ -194,6 +198,7 @@ def _queue() -> Schema:
         "run_timeout_seconds": {"type": ["number", "null"]},
         "retention_seconds": {"type": "number"}, "dead_letter": nullable(QUEUE_NAME),
         "fleet_limit": {"type": ["integer", "null"]}, "paused": {"type": "boolean"},
+        "crash_limit": integer(1),
         "counts": ref("StateCounts"),
         "served": {"type": "boolean", "description": (
             "whether a live worker (one seen in the registry lately) runs this queue")},

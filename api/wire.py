@@ -22,11 +22,12 @@ JOB_FIELDS = (
     "retry_delay_seconds", "retry_backoff", "retry_delay_max_seconds", "run_timeout_seconds",
     "singleton_key", "batch_id", "progress", "progress_message", "output", "error_message",
     "error_traceback", "worker_id", "origin_id", "origin_queue", "created_at", "started_at",
-    "heartbeat_at", "completed_at",
+    "heartbeat_at", "completed_at", "crash_count",
 )
 POLICY_FIELDS = (
     "retry_limit", "retry_delay_seconds", "retry_backoff", "retry_delay_max_seconds",
     "run_timeout_seconds", "retention_seconds", "dead_letter", "fleet_limit", "paused",
+    "crash_limit",
 )
 
 

@@ -73,6 +73,7 @@ class Job:
     started_at: datetime | None
     heartbeat_at: datetime | None
     completed_at: datetime | None
+    crash_count: int = 0  # runs lost with their worker (they spend no attempt)
 
     @property
     def finished(self) -> bool:
@@ -82,6 +83,7 @@ class Job:
     def from_json(cls, body: Mapping[str, Any]) -> Job:
         """A job of the API's JSON (fields it does not know are ignored)."""
         values = {name: body.get(name) for name in JOB_FIELDS}
+        values["crash_count"] = values["crash_count"] or 0  # absent from older servers
         for name in _DATETIMES:
             if isinstance(values[name], str):
                 values[name] = datetime.fromisoformat(values[name])

@@ -1,5 +1,5 @@
 """Helpers shared by the tests: waiting for a condition instead of sleeping, free ports,
-registry rows."""
+registry rows, the maintenance leadership lock."""
 
 from __future__ import annotations
 
@@ -45,3 +45,16 @@ async def register_worker(
         f'INSERT INTO "{db.schema}".workers (id, host, pid, queues, concurrency, last_seen_at)'
         " VALUES ($1, 'test-host', 1, $2::jsonb, $3, now() - make_interval(secs => $4))",
         worker_id, orjson.dumps(queues).decode(), sum(queues.values()), seen_seconds_ago)
+
+
+async def leader_locks(db: Any) -> tuple[int, int]:
+    """(granted, waiting) maintenance leadership locks in the database of ``db`` (each
+    worker also holds a session lock of its own, not counted here)."""
+    row = await db.pool.fetchrow(
+        "SELECT count(*) FILTER (WHERE granted) AS granted,"
+        "       count(*) FILTER (WHERE NOT granted) AS waiting"
+        " FROM pg_locks WHERE locktype = 'advisory' AND database ="
+        " (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND (classid::bigint << 32) | objid::bigint"
+        "     = hashtextextended('ms8-jobs leader ' || $1::text, 0)", db.schema)
+    return row["granted"], row["waiting"]

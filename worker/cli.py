@@ -63,6 +63,7 @@ Other settings (environment only; durations in seconds):
   MS8_WORKER_FORGET_SECONDS (300)    maintenance forgets workers unseen this long
                                      (checked every half of it)
   MS8_LEADER_WAIT_SECONDS (60)       bound on each wait for the maintenance lock
+  MS8_LIVENESS_SECONDS (1)           how often dead workers' jobs are looked for
   MS8_RESCUE_SECONDS (stall)         how often stalled and overdue jobs are reclaimed
   MS8_TIMEOUT_GRACE_SECONDS (stall)  extra time before maintenance fails an overdue job
   MS8_MAX_RUN_SECONDS (21600)        the longest a handler may extend its run to

@@ -3,7 +3,10 @@ started, last seen), so that the fleet can be seen and dead workers forgotten.
 
 A worker upserts its row at start and every ``interval`` (an upsert, not an update, so a
 worker that maintenance forgot during a long outage comes back), and deletes it when it
-stops. The registry is for people and dashboards: no job's fate depends on it.
+stops. The row says whether the worker holds its session lock while it lives
+(``session_lock``, see ``worker.liveness``): maintenance hands back at once the jobs of a
+worker whose lock is gone. Without one (poll-only mode) its jobs are reclaimed by their
+stale heartbeats only.
 """
 
 from __future__ import annotations
@@ -34,10 +37,11 @@ class WorkerInfo:
     concurrency: int
     started_at: datetime
     last_seen_at: datetime
+    session_lock: bool
 
     @classmethod
     def from_record(cls, row: Any) -> WorkerInfo:
-        values = dict(row)
+        values = {name: row[name] for name in cls.__dataclass_fields__}
         values["queues"] = orjson.loads(values["queues"])
         return cls(**values)
 
@@ -47,20 +51,22 @@ class Registration:
 
     def __init__(
         self, db: Database, worker_id: str, queues: Mapping[str, int], *, interval: float,
-        db_timeout: float,
+        db_timeout: float, session_lock: bool = False,
     ) -> None:
         self._db = db
         self._worker_id = worker_id
         self._queues = dict(queues)
         self._interval = interval
         self._db_timeout = db_timeout
+        self._session_lock = session_lock
 
     async def register(self) -> None:
         """Write (or refresh) the row; raises when the database cannot be reached."""
         async with asyncio.timeout(self._db_timeout):
             await self._db.pool.fetchrow(
                 self._db.queries.upsert_worker, self._worker_id, socket.gethostname(),
-                os.getpid(), orjson.dumps(self._queues).decode(), sum(self._queues.values()))
+                os.getpid(), orjson.dumps(self._queues).decode(), sum(self._queues.values()),
+                self._session_lock)
 
     async def run(self) -> None:
         """Refresh the row every interval until cancelled; outages are only logged."""

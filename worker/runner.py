@@ -16,7 +16,8 @@ worker fetches nothing until the completer catches up.
 
 Background loops: the completer (batched results), the heartbeat (one statement per
 interval for every held job), the registry touch, the listener (wakeup and cancel
-channels; absent in poll-only mode) and, if enabled, the maintenance campaign.
+channels) and the session lock that makes this worker's death visible at once (both
+absent in poll-only mode) and, if enabled, the maintenance campaign.
 
 Database outages: every loop catches connection errors, reports them to the process's
 outage watch (``shared.outage``: one warning per outage, one line when it is over) and
@@ -63,8 +64,10 @@ from worker.executor import (
 )
 from worker.handlers import Handler, HandlerError, select
 from worker.heartbeat import Heartbeat
+from worker.liveness import SessionLock
 from worker.maintenance.batches import BatchFinisher
 from worker.maintenance.leader import Leadership, PassLeadership
+from worker.maintenance.liveness import Liveness
 from worker.maintenance.pruner import Pruner
 from worker.maintenance.reaper import Reaper
 from worker.maintenance.rescuer import Rescuer
@@ -96,6 +99,7 @@ class Runner:
         self._released: list[Job] = []
         self._orphans_possible = False
         self.clients = Clients()
+        self._beat: asyncio.Task[None] | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stopping = asyncio.Event()
         self._hurry = asyncio.Event()
@@ -116,14 +120,18 @@ class Runner:
         self.heartbeat = Heartbeat(
             db, self.worker_id, interval=s.heartbeat_seconds, db_timeout=s.db_timeout_seconds,
             held=self.slots.held_ids, on_lost=self._on_lost)
+        # No session connection in poll-only mode: the stall timeout is the only net there.
+        self.session_lock = None if s.poll_only else SessionLock(
+            db, self.worker_id, check_seconds=s.listen_check_seconds, on_held=self._lock_held)
         self.registration = Registration(
             db, self.worker_id, self.concurrency, interval=s.registry_seconds,
-            db_timeout=s.db_timeout_seconds)
+            db_timeout=s.db_timeout_seconds, session_lock=self.session_lock is not None)
         self.listener = None if s.poll_only else Listener(
             db, ["wakeup", "cancel"], self._on_notify, on_connect=self._on_listening,
             health_interval=s.listen_check_seconds,
             health_timeout=min(5.0, s.db_timeout_seconds))
         self.maintenance = MaintenanceService([
+            Liveness(db, s.liveness_seconds),
             Rescuer(db, s.stall_seconds, s.timeout_grace_seconds, s.rescue_seconds),
             Pruner(db, s.prune_seconds, s.prune_chunk),
             Reaper(db, s.forget_worker_seconds, s.forget_worker_seconds / 2),
@@ -149,7 +157,10 @@ class Runner:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Register, start listening and the loops; returns once the worker is fetching."""
+        """Take the session lock, register, start listening and the loops; returns once
+        the worker is fetching."""
+        if self.session_lock is not None:
+            self.session_lock.start()  # before registering: maintenance looks for it then
         await retry_connection(self.registration.register, what="worker registry")
         if self.listener is not None:
             await self.listener.start()
@@ -197,6 +208,8 @@ class Runner:
         if self.listener is not None:
             await self.listener.stop()
         await self.registration.deregister(left(deadline))  # else maintenance forgets it
+        if self.session_lock is not None:
+            await self.session_lock.stop()
         await self.clients.close()
         self.clean_stop = clean
         log.info("worker stopped", clean=self.clean_stop)
@@ -347,6 +360,12 @@ class Runner:
         self.wakeup.connected()
         if self.started.is_set():
             log.info("listening again; fetching to catch up")
+
+    def _lock_held(self) -> None:
+        """The session lock is held again after its connection was lost: maintenance may
+        have taken jobs back meanwhile, so find out now rather than at the next beat."""
+        if self.started.is_set() and not self._stopping.is_set():
+            self._beat = asyncio.create_task(self.heartbeat.beat(), name="heartbeat-now")
 
     def _leading(self, leading: bool) -> None:
         self.metrics.leader.set(1 if leading else 0)

@@ -40,6 +40,7 @@ from shared.queue.maintenance import (
     prune_history,
     reclaim_lost_jobs,
     release_orphans,
+    take_back_jobs,
 )
 from shared.queue.models import (
     ALL_STATES,
@@ -90,7 +91,8 @@ __all__ = [
     "heartbeat", "list_batches", "list_jobs", "list_queues", "next_start_after",
     "pause_queue", "prune_history", "reclaim_lost_jobs", "redrive", "release",
     "release_orphans", "resume", "resume_queue", "seal_batch", "send", "Stat", "queue_stats",
-    "SendCoalescer", "send_batch", "send_many", "send_spec", "set_progress", "update_queue",
+    "SendCoalescer", "send_batch", "send_many", "send_spec", "set_progress", "take_back_jobs",
+    "update_queue",
     "JobWatcher", "wait_for_end",
     # schedules
     "Firing", "FiringOutcome", "Schedule", "create_schedule", "delete_schedule",

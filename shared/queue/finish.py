@@ -127,7 +127,7 @@ async def cancel_waiting(db: Database, queue: str, *, chunk: int = 5000) -> int:
 async def resume(
     db: Database, job_ids: Iterable[int], *, conn: asyncpg.Connection | None = None,
 ) -> list[int]:
-    """Send failed or cancelled jobs back to waiting, with a fresh attempt count."""
+    """Send failed or cancelled jobs back to waiting, with fresh attempt and crash counts."""
     ids = check.job_ids(job_ids)
     if not ids:
         return []

@@ -4,11 +4,15 @@ jobs a worker holds without knowing it.
 All of it is set-based and idempotent, so two processes running it at once (two leaders
 for a moment, or a leader and a worker recovering) do no harm:
 
-- ``reclaim_lost_jobs`` fails, with a retry when attempts are left, active jobs whose
-  heartbeat went stale (their worker died) or that ran past their run timeout. The rows
-  are locked from the moment they are picked until they are failed, so a job that
-  completes, heartbeats or is failed by its worker meanwhile is either skipped or seen
-  in its new state, never failed twice.
+- ``take_back_jobs`` hands back the active jobs of workers found dead (their session lock
+  is gone) and ``reclaim_lost_jobs`` those whose heartbeat went stale (a worker that died
+  without a session lock, or lives but hangs). Neither is the job's fault: the attempt is
+  not spent, a crash is counted, and a job that has crashed its queue's ``crash_limit``
+  workers (a poison job) fails for good. ``reclaim_lost_jobs`` also fails, with a retry
+  when attempts are left, jobs that ran past their run timeout: that one is the job's.
+  The rows are locked from the moment they are picked until they are handled, so a job
+  that completes, heartbeats or is failed by its worker meanwhile is either skipped or
+  seen in its new state, never handled twice.
 - ``prune_history`` deletes finished jobs past their queue's retention in small chunks.
 - ``release_orphans`` hands back jobs a worker claimed by a fetch whose reply it never
   received (the connection died after the commit).
@@ -16,7 +20,7 @@ for a moment, or a leader and a worker recovering) do no harm:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -29,29 +33,54 @@ from shared.queue.finish import Failure, fail_many
 from shared.queue.models import FailResult
 
 TIMEOUT_MESSAGE = "timeout"
+STALLED, TIMEOUT, DEAD = "stalled", "timeout", "dead"
 
 
 @dataclass(frozen=True, slots=True)
 class Reclaimed:
-    """A job taken back from its worker, why, and what became of it (retry or failed)."""
+    """A job taken back from its worker, why, and what became of it: waiting again
+    (``created`` or ``retry``, its attempt given back) or ``failed``."""
 
     id: int
     queue: str
     worker_id: str | None
-    reason: str  # "stalled" or "timeout"
+    reason: str  # "dead", "stalled" or "timeout"
     result: FailResult
+    crash_count: int = 0
+
+    @property
+    def poisoned(self) -> bool:
+        """Failed for good because it crashed its queue's crash limit of workers."""
+        return self.reason != TIMEOUT and self.result.state == "failed"
+
+
+async def take_back_jobs(
+    db: Database, worker_ids: Sequence[str], *, limit: int = 1000,
+    conn: asyncpg.Connection | None = None,
+) -> list[Reclaimed]:
+    """Hand back the active jobs (at most ``limit``) of ``worker_ids``, workers known to be
+    dead: each counts a crash, not an attempt, and waits again at once, unless it reached
+    its queue's crash limit, which fails it."""
+    limit = check.integer(limit, "limit", 1, 100_000)
+    if not worker_ids:
+        return []
+    async with db.transaction(conn) as tx:
+        rows = await tx.fetch(db.queries.worker_jobs, list(worker_ids), limit)
+        messages = {row["id"]: f"crashed: worker {row['worker_id']} died while running it"
+                    for row in rows}
+        reclaimed = await _crash(db, tx, rows, DEAD, messages)
+    await _finish_failed_batches(db, conn, rows, reclaimed)
+    return reclaimed
 
 
 async def reclaim_lost_jobs(
     db: Database, *, stall_seconds: float, timeout_grace_seconds: float = 0.0,
     limit: int = 1000, conn: asyncpg.Connection | None = None,
 ) -> list[Reclaimed]:
-    """Fail the active jobs that stopped heartbeating ``stall_seconds`` ago, or that ran
-    longer than their run timeout plus ``timeout_grace_seconds``; at most ``limit``.
-
-    The attempt counts: a job with attempts left goes to retry after its backoff delay,
-    the others end as failed (and reach their dead-letter queue, if any).
-    """
+    """Take back the active jobs that stopped heartbeating ``stall_seconds`` ago (a crash,
+    as in ``take_back_jobs``), and fail those that ran longer than their run timeout plus
+    ``timeout_grace_seconds`` (the attempt counts: retry while attempts are left, else
+    failed and sent to the dead-letter queue, if any); at most ``limit``."""
     stall = check.seconds(stall_seconds, "stall_seconds", 0, 7 * 86400, low_open=True)
     grace = check.seconds(timeout_grace_seconds, "timeout_grace_seconds", 0, 7 * 86400)
     limit = check.integer(limit, "limit", 1, 100_000)
@@ -70,26 +99,65 @@ async def _reclaim(
         return []
     async with conn.transaction():
         rows = await conn.fetch(db.queries.lost_jobs, stall, grace, limit)
-        if not rows:
-            return []
-        failures = [_failure(row, stall) for row in rows]
-        results = {r.id: r for r in await fail_many(db, failures, conn=conn)}
+        stalled = [row for row in rows if row["reason"] == STALLED]
+        timed_out = [row for row in rows if row["reason"] == TIMEOUT]
+        reclaimed = await _crash(db, conn, stalled, STALLED,
+                                 {row["id"]: _stalled(row, stall) for row in stalled})
+        failed = {r.id: r for r in await fail_many(
+            db, [_timed_out(row) for row in timed_out], conn=conn)}
+        reclaimed += [Reclaimed(row["id"], row["queue"], row["worker_id"], TIMEOUT,
+                                failed[row["id"]])
+                      for row in timed_out if row["id"] in failed]
+    await _finish_failed_batches(db, conn, rows, reclaimed)
+    return sorted(reclaimed, key=lambda r: r.id)
+
+
+async def _crash(
+    db: Database, conn: asyncpg.Connection, rows: Sequence[asyncpg.Record], reason: str,
+    messages: dict[int, str],
+) -> list[Reclaimed]:
+    """Count a crash for each of the locked job rows, hand back those under their crash
+    limit and fail the others for good (inside the caller's transaction)."""
+    if not rows:
+        return []
+    ids = [row["id"] for row in rows]
+    crashed = {r["id"]: r for r in await conn.fetch(
+        db.queries.crash_jobs, ids, [messages[i] for i in ids])}
+    poisoned = [Failure(i, f"crashed {r['crash_count']} workers, its queue's crash limit "
+                           f"(a poison job?); the last: {messages[i]}", retry=False)
+                for i, r in crashed.items() if not r["back"]]
+    failed = {r.id: r for r in await fail_many(db, poisoned, conn=conn)}
+    reclaimed = []
+    for row in rows:
+        r = crashed.get(row["id"])
+        if r is None:
+            continue
+        result = (FailResult(row["id"], r["state"], r["start_after"], None) if r["back"]
+                  else failed.get(row["id"]))
+        if result is not None:
+            reclaimed.append(Reclaimed(row["id"], row["queue"], row["worker_id"], reason,
+                                       result, r["crash_count"]))
+    return reclaimed
+
+
+async def _finish_failed_batches(
+    db: Database, conn: asyncpg.Connection | None, rows: Sequence[asyncpg.Record],
+    reclaimed: Sequence[Reclaimed],
+) -> None:
     # Again after the commit: inside the transaction, a sibling ending at the same moment
     # in another transaction was invisible (see batches.finish_batches).
-    ended = sorted({row["batch_id"] for row in rows if row["batch_id"] is not None
-                    and row["id"] in results and results[row["id"]].state == "failed"})
+    failed = {r.id for r in reclaimed if r.result.state == "failed"}
+    ended = sorted({row["batch_id"] for row in rows
+                    if row["batch_id"] is not None and row["id"] in failed})
     await finish_batches(db, ended, conn=conn)
-    return [
-        Reclaimed(row["id"], row["queue"], row["worker_id"], row["reason"], results[row["id"]])
-        for row in rows if row["id"] in results
-    ]
 
 
-def _failure(row: asyncpg.Record, stall: float) -> Failure:
-    if row["reason"] == "stalled":
-        message = (f"stalled: no heartbeat from worker {row['worker_id']} for "
-                   f"{row['silent_seconds']:.0f} s (limit {stall:g} s)")
-        return Failure(row["id"], message)
+def _stalled(row: asyncpg.Record, stall: float) -> str:
+    return (f"stalled: no heartbeat from worker {row['worker_id']} for "
+            f"{row['silent_seconds']:.0f} s (limit {stall:g} s)")
+
+
+def _timed_out(row: asyncpg.Record) -> Failure:
     return Failure(row["id"], TIMEOUT_MESSAGE,
                    f"ran longer than its run timeout of {row['run_timeout_seconds']:g} s "
                    f"(worker {row['worker_id']} did not stop it)")

@@ -46,6 +46,8 @@ class Job:
     started_at: datetime | None
     heartbeat_at: datetime | None
     completed_at: datetime | None
+    # Runs lost with their worker (killed, or stalled): they spend no attempt.
+    crash_count: int
 
     @classmethod
     def from_record(cls, row: Any) -> Job:
@@ -57,7 +59,7 @@ class Job:
         fetched): rows of jobs or history selected whole come in column order, which is
         the order of the fields, so they are read by position (the columns are checked
         once per statement); any other row is read by name. The slots are filled
-        directly, as the frozen dataclass's ``__init__`` would (it costs 26 calls of
+        directly, as the frozen dataclass's ``__init__`` would (it costs 27 calls of
         ``object.__setattr__`` a job: ~1.5 µs of the worker's ~30 µs)."""
         if not rows:
             return []
@@ -105,6 +107,8 @@ class QueuePolicy:
     dead_letter: str | None
     fleet_limit: int | None
     paused: bool
+    # How many workers a job may crash (die or stall while running it) before it fails.
+    crash_limit: int = 5
     created_at: datetime | None = None
     updated_at: datetime | None = None
 

@@ -21,7 +21,7 @@ from shared.queue.models import QueuePolicy
 DEFAULT_POLICY = QueuePolicy(
     name="", retry_limit=2, retry_delay_seconds=60.0, retry_backoff=True,
     retry_delay_max_seconds=3600.0, run_timeout_seconds=900.0, retention_seconds=7 * 86400.0,
-    dead_letter=None, fleet_limit=None, paused=False,
+    dead_letter=None, fleet_limit=None, paused=False, crash_limit=5,
 )
 _POLICY_FIELDS = tuple(
     f.name for f in fields(QueuePolicy) if f.name not in ("name", "created_at", "updated_at"))
@@ -43,6 +43,7 @@ def _checked(policy: QueuePolicy) -> QueuePolicy:
     check.optional(policy.fleet_limit, lambda v: check.integer(v, "fleet_limit", 1, 100_000))
     if not isinstance(policy.paused, bool):
         raise InvalidInput("paused", "must be true or false")
+    check.crash_limit(policy.crash_limit)
     return policy
 
 

@@ -22,6 +22,7 @@ QUEUE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 PRIORITY_MIN, PRIORITY_MAX = -1000, 1000
 MAX_DELAY_SECONDS = 366 * 86400
 MAX_RETRY_LIMIT = 1000
+MAX_CRASH_LIMIT = 1000
 MAX_RETRY_DELAY_SECONDS = 7 * 86400
 MAX_RUN_TIMEOUT_SECONDS = 7 * 86400
 MAX_SINGLETON_KEY = 200
@@ -94,6 +95,10 @@ def delay(value: Any) -> float:
 
 def retry_limit(value: Any) -> int:
     return integer(value, "retry_limit", 0, MAX_RETRY_LIMIT)
+
+
+def crash_limit(value: Any) -> int:
+    return integer(value, "crash_limit", 1, MAX_CRASH_LIMIT)
 
 
 def retry_delay(value: Any, field: str = "retry_delay") -> float:

@@ -17,12 +17,12 @@ INSERT INTO /*schema*/history (
     id, queue, state, priority, data, start_after, attempt, retry_limit, retry_delay_seconds,
     retry_backoff, retry_delay_max_seconds, run_timeout_seconds, singleton_key, batch_id,
     progress, progress_message, output, error_message, error_traceback, worker_id,
-    origin_id, origin_queue, created_at, started_at, heartbeat_at, completed_at)
+    origin_id, origin_queue, created_at, started_at, heartbeat_at, completed_at, crash_count)
 SELECT id, queue, 'completed', priority, data, start_after, attempt, retry_limit,
        retry_delay_seconds, retry_backoff, retry_delay_max_seconds, run_timeout_seconds,
        singleton_key, batch_id, 100, progress_message, new_output, error_message,
        error_traceback, worker_id, origin_id, origin_queue, created_at, started_at,
-       heartbeat_at, now()
+       heartbeat_at, now(), crash_count
 FROM done
 RETURNING id, batch_id;
 
@@ -60,11 +60,12 @@ archived AS (
         retry_delay_seconds, retry_backoff, retry_delay_max_seconds, run_timeout_seconds,
         singleton_key, batch_id, progress, progress_message, output, error_message,
         error_traceback, worker_id, origin_id, origin_queue, created_at, started_at,
-        heartbeat_at, completed_at)
+        heartbeat_at, completed_at, crash_count)
     SELECT id, queue, 'failed', priority, data, start_after, attempt, retry_limit,
            retry_delay_seconds, retry_backoff, retry_delay_max_seconds, run_timeout_seconds,
            singleton_key, batch_id, progress, progress_message, output, message, traceback,
-           worker_id, origin_id, origin_queue, created_at, started_at, heartbeat_at, now()
+           worker_id, origin_id, origin_queue, created_at, started_at, heartbeat_at, now(),
+           crash_count
     FROM failed
     RETURNING id, batch_id
 ),
@@ -100,17 +101,17 @@ INSERT INTO /*schema*/history (
     id, queue, state, priority, data, start_after, attempt, retry_limit, retry_delay_seconds,
     retry_backoff, retry_delay_max_seconds, run_timeout_seconds, singleton_key, batch_id,
     progress, progress_message, output, error_message, error_traceback, worker_id,
-    origin_id, origin_queue, created_at, started_at, heartbeat_at, completed_at)
+    origin_id, origin_queue, created_at, started_at, heartbeat_at, completed_at, crash_count)
 SELECT id, queue, 'cancelled', priority, data, start_after, attempt, retry_limit,
        retry_delay_seconds, retry_backoff, retry_delay_max_seconds, run_timeout_seconds,
        singleton_key, batch_id, progress, progress_message, output, error_message,
        error_traceback, worker_id, origin_id, origin_queue, created_at, started_at,
-       heartbeat_at, now()
+       heartbeat_at, now(), crash_count
 FROM done
 RETURNING id, batch_id;
 
 -- name: resume_jobs
--- Send failed or cancelled jobs back to waiting with a fresh attempt count. Raises a unique
+-- Send failed or cancelled jobs back to waiting with fresh attempt and crash counts. Raises a unique
 -- violation (and moves nothing) when another job now holds one's singleton key.
 WITH moved AS (
     DELETE FROM /*schema*/history
@@ -121,11 +122,11 @@ INSERT INTO /*schema*/jobs (
     id, queue, state, priority, data, start_after, attempt, retry_limit, retry_delay_seconds,
     retry_backoff, retry_delay_max_seconds, run_timeout_seconds, singleton_key, batch_id,
     progress, progress_message, output, error_message, error_traceback, worker_id,
-    origin_id, origin_queue, created_at, started_at, heartbeat_at, completed_at)
+    origin_id, origin_queue, created_at, started_at, heartbeat_at, completed_at, crash_count)
 SELECT id, queue, 'created', priority, data, now(), 0, retry_limit, retry_delay_seconds,
        retry_backoff, retry_delay_max_seconds, run_timeout_seconds, singleton_key, batch_id,
        0, NULL, NULL, error_message, error_traceback, NULL, origin_id, origin_queue,
-       created_at, NULL, NULL, NULL
+       created_at, NULL, NULL, NULL, 0
 FROM moved
 RETURNING id, batch_id;
 

@@ -2,11 +2,11 @@
 -- leadership that decides which worker of the fleet does it. Every statement here is
 -- set-based and safe to run from two processes at once: leadership only saves work.
 
--- name: leader_session
--- Prepare a direct connection to campaign for leadership: $1 bounds each wait for the lock
--- (so that a waiter checks its connection now and then), the keepalives make the server
--- notice a vanished leader host within seconds instead of hours, and $2 names the
--- connection in pg_stat_activity.
+-- name: lock_session
+-- Prepare a direct connection that holds a session lock (the leadership, a worker's
+-- liveness): $1 bounds each wait for a lock (so that a waiter checks its connection now
+-- and then), the keepalives make the server notice a vanished host within seconds instead
+-- of hours, releasing its locks, and $2 names the connection in pg_stat_activity.
 SELECT set_config('lock_timeout', $1::text, false),
        set_config('tcp_keepalives_idle', '10', false),
        set_config('tcp_keepalives_interval', '5', false),
@@ -24,7 +24,7 @@ SELECT pg_advisory_unlock(hashtextextended('ms8-jobs leader ' || $1::text, 0));
 
 -- name: lost_jobs
 -- Active jobs that their worker no longer looks after: no heartbeat for $1 seconds (the
--- worker died or lost the database), or running longer than their run timeout plus $2
+-- worker died, hangs or lost the database), or running longer than their run timeout plus $2
 -- seconds of grace (so that a live worker's own timeout acts first). At most $3, locked
 -- until the caller's transaction ends, so that none of them completes, heartbeats or
 -- fails by another hand while the caller fails it; rows locked elsewhere are skipped and
@@ -46,6 +46,54 @@ WHERE j.state = 'active'
 ORDER BY j.id
 LIMIT $3::integer
 FOR UPDATE SKIP LOCKED;
+
+-- name: worker_jobs
+-- The active jobs of workers $1 (found dead), at most $2, locked until the caller's
+-- transaction ends; rows locked elsewhere (being completed right now) are skipped.
+SELECT j.id, j.queue, j.worker_id, j.batch_id
+FROM /*schema*/jobs j
+WHERE j.state = 'active' AND j.worker_id = ANY($1::text[])
+ORDER BY j.id
+LIMIT $2::integer
+FOR UPDATE SKIP LOCKED;
+
+-- name: crash_jobs
+-- Take active jobs back from a worker that died or stalled ($1 ids, $2 why): it was not
+-- the job's fault, so the attempt is given back (as a hand-back does) and a crash is
+-- counted instead, and the job waits again at once. A job reaching its queue's crash
+-- limit only has the crash counted and stays active: the caller fails it for good in the
+-- same transaction. Returns one row per job, `back` telling which.
+WITH input AS (
+    SELECT * FROM unnest($1::bigint[], $2::text[]) AS i(id, message)
+),
+limited AS (
+    SELECT j.id, i.message,
+           j.crash_count + 1 >= coalesce(
+               (SELECT q.crash_limit FROM /*schema*/queues q WHERE q.name = j.queue), 5)
+               AS poisoned
+    FROM /*schema*/jobs j JOIN input i ON i.id = j.id
+    WHERE j.state = 'active'
+),
+back AS (
+    UPDATE /*schema*/jobs j
+    SET state = CASE WHEN j.attempt > 1 THEN 'retry' ELSE 'created' END::/*schema*/job_state,
+        attempt = j.attempt - 1, crash_count = j.crash_count + 1, worker_id = NULL,
+        heartbeat_at = NULL, started_at = NULL, start_after = now(),
+        error_message = l.message, error_traceback = NULL
+    FROM limited l
+    WHERE j.id = l.id AND NOT l.poisoned
+    RETURNING j.id, j.state, j.crash_count, j.start_after, j.batch_id
+),
+poisoned AS (
+    UPDATE /*schema*/jobs j
+    SET crash_count = j.crash_count + 1
+    FROM limited l
+    WHERE j.id = l.id AND l.poisoned
+    RETURNING j.id, j.state, j.crash_count, j.batch_id
+)
+SELECT id, state::text, true AS back, crash_count, start_after, batch_id FROM back
+UNION ALL
+SELECT id, state::text, false, crash_count, NULL, batch_id FROM poisoned;
 
 -- name: prune_history
 -- Delete at most $1 finished jobs kept longer than their queue's retention, oldest first

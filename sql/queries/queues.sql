@@ -17,9 +17,10 @@ SELECT * FROM /*schema*/queues ORDER BY name;
 -- name: insert_queue
 INSERT INTO /*schema*/queues (
     name, retry_limit, retry_delay_seconds, retry_backoff, retry_delay_max_seconds,
-    run_timeout_seconds, retention_seconds, dead_letter, fleet_limit, paused)
+    run_timeout_seconds, retention_seconds, dead_letter, fleet_limit, paused, crash_limit)
 VALUES ($1::text, $2::integer, $3::double precision, $4::boolean, $5::double precision,
-        $6::double precision, $7::double precision, $8::text, $9::integer, $10::boolean)
+        $6::double precision, $7::double precision, $8::text, $9::integer, $10::boolean,
+        $11::integer)
 ON CONFLICT (name) DO NOTHING
 RETURNING *;
 
@@ -29,7 +30,7 @@ SET retry_limit = $2::integer, retry_delay_seconds = $3::double precision,
     retry_backoff = $4::boolean, retry_delay_max_seconds = $5::double precision,
     run_timeout_seconds = $6::double precision, retention_seconds = $7::double precision,
     dead_letter = $8::text, fleet_limit = $9::integer, paused = $10::boolean,
-    updated_at = now()
+    crash_limit = $11::integer, updated_at = now()
 WHERE name = $1::text
 RETURNING *;
 

@@ -19,7 +19,7 @@ from shared.queue import JobSpec
 from tests import conftest as base
 from tests.e2e.conftest import start_migrated
 from tests.e2e.processes import Process, Processes
-from tests.support import wait_until
+from tests.support import leader_locks, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -59,7 +59,7 @@ async def test_sigkill_with_20_long_jobs_held_a_second_worker_completes_them_all
     db: Database, processes: Processes,
 ) -> None:
     await queue.create_queue(db, "sleep", retry_delay_seconds=0.0)
-    sent = await queue.send_many(db, [JobSpec.of("sleep", {"seconds": 2}) for _ in range(20)])
+    sent = await queue.send_many(db, [JobSpec.of("sleep", {"seconds": 6}) for _ in range(20)])
     first = start_worker(processes, "first", "sleep=20")
     await first.wait_for_log("worker started")
     await wait_until(lambda: _held(db, "first", 20), timeout=20, message="20 jobs held")
@@ -73,9 +73,10 @@ async def test_sigkill_with_20_long_jobs_held_a_second_worker_completes_them_all
     for s in sent:
         job = await queue.get_job(db, s.id)
         assert job.state == "completed"
-        # Run once by the first worker (killed mid-run), once by the second: the stall
-        # was counted as an attempt, and only the second run reported a result.
-        assert (job.attempt, job.worker_id, job.output["worker_id"]) == (2, "second", "second")
+        # Run once by the first worker (killed mid-run), once by the second: the crash
+        # spent no attempt, and only the second run reported a result.
+        assert (job.attempt, job.crash_count, job.worker_id, job.output["worker_id"]) == (
+            1, 1, "second", "second")
     assert await queue.count_jobs(db) == {"sleep": {"completed": 20}}
     assert second.saw("maintenance leadership acquired")
     assert await second.stop() == 0
@@ -115,15 +116,6 @@ async def test_sigterm_hands_running_jobs_back_and_they_finish_elsewhere(
     assert await second.stop() == 0
 
 
-async def advisory_locks(db: Database) -> tuple[int, int]:
-    row = await db.pool.fetchrow(
-        "SELECT count(*) FILTER (WHERE granted) AS granted,"
-        "       count(*) FILTER (WHERE NOT granted) AS waiting"
-        " FROM pg_locks WHERE locktype = 'advisory' AND database ="
-        " (SELECT oid FROM pg_database WHERE datname = current_database())")
-    return row["granted"], row["waiting"]
-
-
 async def test_two_workers_one_runs_maintenance_and_the_other_takes_over_when_killed(
     db: Database, processes: Processes,
 ) -> None:
@@ -139,7 +131,7 @@ async def test_two_workers_one_runs_maintenance_and_the_other_takes_over_when_ki
 
     assert await leader.stop(signal.SIGKILL) == -signal.SIGKILL
     await other.wait_for_log("maintenance leadership acquired", timeout=10)
-    assert await advisory_locks(db) == (1, 0)
+    assert await leader_locks(db) == (1, 0)
 
     # The new leader does the work: a job claimed by a worker that died is reclaimed.
     sent = await queue.send(db, "echo", retry_delay=0.0)
@@ -152,7 +144,7 @@ async def test_two_workers_one_runs_maintenance_and_the_other_takes_over_when_ki
 
 
 async def _locks(db: Database, expected: tuple[int, int]) -> bool:
-    return await advisory_locks(db) == expected
+    return await leader_locks(db) == expected
 
 
 async def kill_worker_backends(db: Database) -> int:
@@ -276,7 +268,8 @@ async def test_sigterm_while_postgres_is_down_gives_up_within_its_budget(
                                MS8_WORKER_GRACE_SECONDS="0.2")
         await wait_until(lambda: _is_state(db, sent.id, "active", "rescuer"), timeout=30,
                          message="the stranded job reclaimed and running elsewhere")
-        assert (await queue.get_job(db, sent.id)).attempt == 2
+        job = await queue.get_job(db, sent.id)
+        assert (job.attempt, job.crash_count) == (1, 1)  # a crash, not an attempt
         assert await rescuer.stop() == 0
     finally:
         await db.close()

@@ -2,10 +2,12 @@
 
 Tasks (one module each, scheduled by ``service``):
 
-- ``rescuer``  reclaims active jobs whose heartbeat went stale or that ran past their
-               run timeout (they retry, the attempt counted);
+- ``liveness`` hands back at once the active jobs of workers whose session lock is gone
+               (they died), counting a crash rather than an attempt, and forgets them;
+- ``rescuer``  reclaims active jobs whose heartbeat went stale (a crash, as above) or
+               that ran past their run timeout (they retry, the attempt counted);
 - ``pruner``   deletes finished jobs past their queue's retention, in small chunks;
-- ``reaper``   forgets workers that stopped touching the registry;
+- ``reaper``   forgets workers without a session lock that stopped touching the registry;
 - ``batches``  finishes batches whose finisher died before checking them.
 
 Leadership only saves work: each task is one set-based statement that two leaders could

@@ -105,7 +105,7 @@ class Leadership(_Leader):
                 self._conn = conn
                 conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
                 await conn.fetchrow(
-                    self._db.queries.leader_session, f"{self._wait_ms}ms",
+                    self._db.queries.lock_session, f"{self._wait_ms}ms",
                     f"ms8-jobs leader {self._worker_id}"[:63])
                 await self._acquire(conn)
                 backoff.reset()

@@ -1,6 +1,7 @@
 """Forgetting dead workers: registry rows not touched for a long while (the worker was
-killed without deregistering). Their jobs are not touched here: the rescuer reclaims
-them by their stale heartbeats."""
+killed without deregistering, and held no session lock that ``liveness`` would have seen
+go). Their jobs are not touched here: the rescuer reclaims them by their stale
+heartbeats."""
 
 from __future__ import annotations
 

@@ -2,8 +2,11 @@
 worker died, or lost the database for longer than the stall timeout) and jobs running
 past their run timeout plus a grace (their worker should have stopped them and did not).
 
-Both retry while attempts are left, the attempt counted (``shared.queue.reclaim_lost_jobs``).
-The run-timeout case is the safety net of the worker's own timeout, which acts first.
+A stalled job is a crash: it waits again at once, its attempt given back, until it has
+crashed its queue's crash limit of workers. A job past its run timeout is a failure: it
+retries while attempts are left, the attempt counted (``shared.queue.reclaim_lost_jobs``).
+The run-timeout case is the safety net of the worker's own timeout, which acts first;
+the stall timeout is the net of ``liveness``, which sees dead workers within seconds.
 """
 
 from __future__ import annotations
@@ -38,5 +41,6 @@ class Rescuer:
                 "reclaimed jobs", count=len(reclaimed),
                 reasons=dict(Counter(r.reason for r in reclaimed)),
                 workers=sorted({r.worker_id or "?" for r in reclaimed}),
-                failed_for_good=sum(1 for r in reclaimed if r.result.state == "failed"))
+                failed_for_good=sum(1 for r in reclaimed if r.result.state == "failed"),
+                poisoned=[r.id for r in reclaimed if r.poisoned])
         return len(reclaimed), len(reclaimed) >= self.limit

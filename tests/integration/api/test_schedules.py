@@ -77,7 +77,7 @@ async def test_bad_schedules_save_nothing(client: httpx.AsyncClient) -> None:
 async def test_workers(client: httpx.AsyncClient, db: Database) -> None:
     assert (await client.get("/workers")).json() == {"workers": []}
     await db.pool.execute(db.queries.upsert_worker, "w-1", "host-a", 42,
-                          orjson.dumps({"q": 4}).decode(), 4)
+                          orjson.dumps({"q": 4}).decode(), 4, True)
     await core.send(db, "q")
     await core.fetch(db, {"q": 1}, "w-1")
     [worker] = (await client.get("/workers")).json()["workers"]

@@ -5,20 +5,10 @@ from __future__ import annotations
 
 from shared import queue
 from shared.db import Database, is_connection_error
-from tests.support import wait_until
+from tests.support import leader_locks, wait_until
 from worker.maintenance.leader import PassLeadership
 
 from .conftest import StartWorker
-
-
-async def advisory_locks(db: Database) -> tuple[int, int]:
-    """(granted, waiting) advisory locks in the test database."""
-    row = await db.pool.fetchrow(
-        "SELECT count(*) FILTER (WHERE granted) AS granted,"
-        "       count(*) FILTER (WHERE NOT granted) AS waiting"
-        " FROM pg_locks WHERE locktype = 'advisory' AND database = "
-        " (SELECT oid FROM pg_database WHERE datname = current_database())")
-    return row["granted"], row["waiting"]
 
 
 async def test_one_leader_and_the_other_takes_over_when_it_stops(
@@ -31,11 +21,11 @@ async def test_one_leader_and_the_other_takes_over_when_it_stops(
     assert not second.leadership.is_leader
     await first.stop(grace=0)
     await wait_until(lambda: second.leadership.is_leader, timeout=5, message="takeover")
-    assert await advisory_locks(db) == (1, 0)
+    assert await leader_locks(db) == (1, 0)
 
 
 async def _locks_are(db: Database, expected: tuple[int, int]) -> bool:
-    return await advisory_locks(db) == expected
+    return await leader_locks(db) == expected
 
 
 async def test_a_leader_whose_connection_dies_steps_down_and_campaigns_again(
@@ -57,14 +47,16 @@ async def test_the_leader_reclaims_the_jobs_of_a_dead_worker(
                                for i in range(5)])
     claimed = await queue.fetch(db, {"echo": 5}, "dead-worker")
     assert len(claimed) == 5
-    # The dead worker never heartbeats: after the stall timeout the leader reclaims the
-    # jobs (attempt counted) and the living worker runs them.
+    # The dead worker (registered without a session lock) never heartbeats: after the
+    # stall timeout the leader takes the jobs back (a crash, no attempt spent) and the
+    # living worker runs them.
     runner = await start_worker(MS8_WORKER_QUEUES="echo", MS8_STALL_SECONDS="0.5",
                                 MS8_HEARTBEAT_SECONDS="0.1", MS8_RESCUE_SECONDS="0.1")
     await wait_until(lambda: _all_completed(db, [j.id for j in claimed]), timeout=15)
     for job in claimed:
         done = await queue.get_job(db, job.id)
-        assert (done.attempt, done.output["worker_id"]) == (2, runner.worker_id)
+        assert (done.attempt, done.crash_count, done.output["worker_id"]) == (
+            1, 1, runner.worker_id)
 
 
 async def _all_completed(db: Database, ids: list[int]) -> bool:

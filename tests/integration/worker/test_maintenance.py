@@ -18,26 +18,63 @@ async def age(db: Database, job_ids: list[int], column: str, seconds: float) -> 
         " WHERE id = ANY($1::bigint[])", job_ids, seconds)
 
 
-async def test_stalled_jobs_retry_with_the_attempt_counted(db: Database) -> None:
-    await queue.send_many(db, [JobSpec.of("q", retry_limit=1, retry_delay=0.0) for _ in range(3)])
+async def test_stalled_jobs_are_taken_back_as_a_crash_without_spending_an_attempt(
+    db: Database,
+) -> None:
+    await queue.send_many(db, [JobSpec.of("q", retry_limit=0, retry_delay=60.0)
+                               for _ in range(3)])
     jobs = await queue.fetch(db, {"q": 3}, "ghost")
     stale, fresh = [j.id for j in jobs[:2]], jobs[2].id
     await age(db, stale, "heartbeat_at", 120)
     reclaimed = await queue.reclaim_lost_jobs(db, stall_seconds=60)
     assert sorted(r.id for r in reclaimed) == stale
-    assert {(r.reason, r.worker_id, r.result.state) for r in reclaimed} == {
-        ("stalled", "ghost", "retry")}
+    assert {(r.reason, r.worker_id, r.result.state, r.crash_count) for r in reclaimed} == {
+        ("stalled", "ghost", "created", 1)}
     job = await queue.get_job(db, stale[0])
-    assert (job.state, job.attempt, job.worker_id) == ("retry", 1, None)
+    # No retry was left, yet the job waits again, at once, with its attempt given back.
+    assert (job.state, job.attempt, job.crash_count, job.worker_id) == ("created", 0, 1, None)
     assert job.error_message.startswith("stalled: no heartbeat from worker ghost")
     assert (await queue.get_job(db, fresh)).state == "active"
-    # Second time round there is no attempt left: failed for good.
-    again = await queue.fetch(db, {"q": 3}, "ghost")
-    assert sorted(j.id for j in again) == stale and {j.attempt for j in again} == {2}
-    await age(db, stale, "heartbeat_at", 120)
-    reclaimed = await queue.reclaim_lost_jobs(db, stall_seconds=60)
-    assert {r.result.state for r in reclaimed} == {"failed"}
+    again = await queue.fetch(db, {"q": 3}, "w2")
+    assert sorted(j.id for j in again) == stale and {j.attempt for j in again} == {1}
     assert await queue.reclaim_lost_jobs(db, stall_seconds=60) == []
+
+
+async def test_a_job_past_its_crash_limit_fails_saying_it_crashed_that_many_workers(
+    db: Database,
+) -> None:
+    await queue.create_queue(db, "poison", crash_limit=3, dead_letter="poison-dead")
+    sent = await queue.send(db, "poison", retry_limit=5)
+    for crash in (1, 2, 3):
+        [job] = await queue.fetch(db, {"poison": 1}, f"w{crash}")
+        assert (job.attempt, job.crash_count) == (1, crash - 1)
+        [reclaimed] = await queue.take_back_jobs(db, [f"w{crash}"])
+        assert (reclaimed.reason, reclaimed.crash_count) == ("dead", crash)
+    assert (reclaimed.result.state, reclaimed.poisoned) == ("failed", True)
+    job = await queue.get_job(db, sent.id)
+    assert (job.state, job.attempt, job.crash_count) == ("failed", 1, 3)
+    assert job.error_message.startswith("crashed 3 workers, its queue's crash limit")
+    assert "worker w3 died while running it" in job.error_message
+    dead = await queue.get_job(db, reclaimed.result.dead_letter_id)
+    assert (dead.queue, dead.origin_id, dead.crash_count) == ("poison-dead", sent.id, 0)
+    # Resumed, it starts afresh: attempts and crashes.
+    await queue.resume(db, [sent.id])
+    assert (await queue.get_job(db, sent.id)).crash_count == 0
+
+
+async def test_taking_back_a_dead_workers_jobs_touches_no_one_elses(db: Database) -> None:
+    await queue.send_many(db, [JobSpec.of("q", retry_delay=0.0) for _ in range(4)])
+    mine = await queue.fetch(db, {"q": 2}, "dead")
+    theirs = await queue.fetch(db, {"q": 2}, "alive")
+    assert await queue.take_back_jobs(db, []) == []
+    taken = await queue.take_back_jobs(db, ["dead"])
+    assert sorted(r.id for r in taken) == sorted(j.id for j in mine)
+    assert {(r.reason, r.result.state) for r in taken} == {("dead", "created")}
+    for job in theirs:
+        assert (await queue.get_job(db, job.id)).worker_id == "alive"
+    # A completion from the dead worker's last breath is refused: another may run it now.
+    assert await queue.complete_many(db, [(mine[0].id, {})], worker_id="dead") == []
+    assert await queue.take_back_jobs(db, ["dead"]) == []
 
 
 async def test_jobs_past_their_run_timeout_fail_with_timeout(db: Database) -> None:
@@ -84,6 +121,7 @@ async def test_a_job_locked_by_someone_else_is_left_for_the_next_pass(db: Databa
 
 
 async def test_a_reclaimed_last_child_finishes_its_batch(db: Database) -> None:
+    await queue.create_queue(db, "q", crash_limit=1)
     batch_id, [sent] = await queue.send_batch(
         db, [JobSpec.of("q", retry_limit=0)], on_complete_queue="done")
     await queue.fetch(db, {"q": 1}, "ghost")

@@ -200,12 +200,14 @@ async def test_a_job_taken_away_is_noticed_by_the_heartbeat(
     runner = await start_worker(MS8_WORKER_QUEUES="sleep", MS8_MAINTENANCE="false")
     sent = await queue.send(db, "sleep", {"seconds": 3600}, retry_delay=3600.0)
     await wait_until(lambda: sent.id in runner.executor.running_ids)
-    # Someone else's maintenance decides the job is lost (as after a long stall).
+    # Someone else's maintenance decides the job is lost (as after a long stall); the
+    # queue is paused, so that this worker does not simply fetch it again.
+    await queue.pause_queue(db, "sleep")
     reclaimed = await queue.reclaim_lost_jobs(db, stall_seconds=0.001)
     assert [r.id for r in reclaimed] == [sent.id]
     await wait_until(lambda: not runner.executor.running_ids, timeout=5)
     await counted(runner, "sleep", "lost", 1)
-    assert await job_state(db, sent.id) == "retry"
+    assert await job_state(db, sent.id) == "created"
 
 
 async def test_heartbeats_keep_a_job_longer_than_the_stall_timeout_alive(
@@ -386,13 +388,13 @@ async def test_retry_of_a_failed_job_is_started_on_time_by_the_worker_s_own_time
 async def test_a_job_fetched_again_while_its_old_attempt_runs_here_replaces_it(
     db: Database, start_worker: StartWorker,
 ) -> None:
-    async def first_attempt_hangs(ctx: JobContext) -> int:
-        if ctx.attempt == 1:
+    async def first_run_hangs(ctx: JobContext) -> int:
+        if ctx.job.crash_count == 0:
             await asyncio.sleep(3600)
-        return ctx.attempt
+        return ctx.job.crash_count
 
     runner = await start_worker(
-        {"twice": first_attempt_hangs}, MS8_WORKER_QUEUES="twice", MS8_MAINTENANCE="false",
+        {"twice": first_run_hangs}, MS8_WORKER_QUEUES="twice", MS8_MAINTENANCE="false",
         MS8_HEARTBEAT_SECONDS="30", MS8_STALL_SECONDS="60")
     sent = await queue.send(db, "twice", retry_delay=0.0)
     await wait_until(lambda: sent.id in runner.executor.running_ids)
@@ -401,7 +403,7 @@ async def test_a_job_fetched_again_while_its_old_attempt_runs_here_replaces_it(
     await queue.reclaim_lost_jobs(db, stall_seconds=0.001)
     await wait_until(lambda: finished(db, sent.id), timeout=10)
     job = await queue.get_job(db, sent.id)
-    assert (job.state, job.attempt, job.output) == ("completed", 2, 2)
+    assert (job.state, job.attempt, job.crash_count, job.output) == ("completed", 1, 1, 1)
     await wait_until(lambda: len(runner.executor) == 0)
     await counted(runner, "twice", "lost", 1)
     await counted(runner, "twice", "completed", 1)

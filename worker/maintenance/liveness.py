@@ -1,0 +1,63 @@
+"""Taking back at once the jobs of workers that died: registered workers whose session
+lock (``worker.liveness``) nobody holds any more.
+
+Every ``interval`` the registered workers that hold a lock while they live are checked
+against ``pg_locks``, in one statement. A worker whose lock is missing on ``CHECKS``
+checks in a row is dead: its active jobs go back to the queue without spending an attempt
+(a crash is counted instead, see ``shared.queue.take_back_jobs``) and its registry row is
+forgotten. The checks in a row are the grace for a live worker whose lock connection
+dropped and is reconnecting, and for one that registered but has not taken its lock yet;
+a new leader starts counting afresh, which only delays.
+
+Workers without a session lock (poll-only mode, older code) are left to the stall timeout
+(``rescuer``), which also stays the net for a worker that lives but hangs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from shared import queue
+from shared.db import Database
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+CHECKS = 3  # checks in a row without the lock: a worker is dead (about two intervals)
+
+
+@dataclass
+class Liveness:
+    db: Database
+    interval: float
+    limit: int = 1000
+    name: str = "liveness"
+    _checks: dict[str, int] = field(default_factory=dict)  # checks in a row without a lock
+    _since: dict[str, float] = field(default_factory=dict)  # first seen without one
+
+    async def run(self, conn: asyncpg.Connection) -> tuple[int, bool]:
+        rows = await conn.fetch(self.db.queries.unlocked_workers, self.interval)
+        now = time.monotonic()
+        unlocked = [row["id"] for row in rows]
+        self._checks = {w: self._checks.get(w, 0) + 1 for w in unlocked}
+        self._since = {w: self._since.get(w, now) for w in unlocked}
+        dead = sorted(w for w, checks in self._checks.items() if checks >= CHECKS)
+        if not dead:
+            return 0, False
+        taken = await queue.take_back_jobs(self.db, dead, limit=self.limit, conn=conn)
+        more = len(taken) >= self.limit
+        log.warning(
+            "took back the jobs of dead workers", workers=dead, jobs=len(taken),
+            states=dict(Counter(r.result.state for r in taken)),
+            poisoned=[r.id for r in taken if r.poisoned],
+            unlocked_seconds=round(now - min(self._since[w] for w in dead), 2))
+        if more:
+            return len(taken), True
+        await conn.fetch(self.db.queries.forget_workers, dead)
+        for worker_id in dead:
+            del self._checks[worker_id], self._since[worker_id]
+        return len(taken) + len(dead), False
