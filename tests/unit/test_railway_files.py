@@ -6,10 +6,12 @@ longer than the process needs to stop cleanly."""
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from typing import Any
 
 import pytest
+import yaml
 
 from api.app import all_endpoints
 from api.config import ApiSettings
@@ -87,6 +89,20 @@ def test_the_drain_outlasts_each_clean_stop() -> None:
         worker_grace + UNWIND_SECONDS + HAND_BACK_MARGIN)
     api_grace = ApiSettings.from_env({}, dev=True).shutdown_grace_seconds
     assert config("api")["deploy"]["drainingSeconds"] >= api_grace + HAND_BACK_MARGIN
+
+
+def seconds(period: str) -> int:
+    """A compose duration such as ``45s`` or ``1m30s``, in seconds."""
+    match = re.fullmatch(r"(?:(\d+)m)?(?:(\d+)s)?", period)
+    assert match and period, period
+    return int(match[1] or 0) * 60 + int(match[2] or 0)
+
+
+def test_compose_waits_as_long_as_railway_drains() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    for service in SERVICES:
+        assert seconds(services[service]["stop_grace_period"]) == (
+            config(service)["deploy"]["drainingSeconds"]), service
 
 
 def test_the_guide_names_every_config_file_and_setting() -> None:
