@@ -15,7 +15,6 @@ case adds a (nominally) breaking one of its own.
 from __future__ import annotations
 
 import shutil
-import socket
 from pathlib import Path
 
 import httpx
@@ -23,7 +22,7 @@ import pytest
 
 from shared.sql import SQL_DIR
 from tests.e2e.processes import Process, Processes
-from tests.support import wait_until
+from tests.support import free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -47,12 +46,6 @@ def sql_copy(tmp_path: Path, name: str, *, drop_newest: bool = False,
         number = int(migrations[-1].name[:4]) + 1
         (folder / "migrations" / f"{number:04d}_breaking.sql").write_text(add)
     return folder
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Code:

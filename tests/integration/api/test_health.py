@@ -22,6 +22,7 @@ from shared.db import Database
 from shared.embedded import EmbeddedPostgres
 from shared.migrations import latest_version
 from tests.integration.api.conftest import WRITER, api_settings, client_for
+from tests.support import register_worker
 
 
 async def test_ready_reports(client: httpx.AsyncClient) -> None:
@@ -64,9 +65,8 @@ async def test_queue_metrics_read_the_database(client: httpx.AsyncClient, db: Da
     await core.complete(db, jobs[0].id)
     await core.fail(db, jobs[1].id, "boom")
     await db.pool.execute("DELETE FROM ms8jobs.history")  # pruned: the counters stay
-    await db.pool.execute(
-        "INSERT INTO ms8jobs.workers (id, host, pid, queues, concurrency) "
-        "VALUES ('w1', 'h', 1, '{\"work\": 2}', 2)")
+    await register_worker(db, "w1", {"work": 2})
+    await register_worker(db, "gone", {"dead": 1}, seen_seconds_ago=3600)  # not counted
     samples = scrape(await client.get("/metrics"))
     assert samples[("ms8_queue_jobs", ("work", "created"))] == 1
     assert samples[("ms8_queue_jobs", ("dead", "created"))] == 1
