@@ -66,8 +66,14 @@ def test_every_metric_is_explained() -> None:
 def test_links_into_the_guide_land_on_a_section() -> None:
     anchors = {github_anchor(line[3:].strip()) for line in DOC.read_text().splitlines()
                if line.startswith("## ")}
-    for page in ("runbook.md", "operations.md"):
+    for page in ("runbook.md", "operations.md", "guides/job-queue-setup.md"):
         text = (ROOT / "docs" / page).read_text()
         for anchor in re.findall(r"operations\.md#([a-z0-9-]+)", text) + (
                 re.findall(r"\]\(#([a-z0-9-]+)\)", text) if page == "operations.md" else []):
             assert anchor in anchors, f"{page} links to a missing section: #{anchor}"
+
+
+def test_relative_links_between_the_docs_resolve() -> None:
+    for page in [ROOT / "README.md", *(ROOT / "docs").rglob("*.md")]:
+        for target in re.findall(r"\]\(([^)#:\s]+)(?:#[^)]*)?\)", page.read_text()):
+            assert (page.parent / target).exists(), f"{page.relative_to(ROOT)} -> {target}"
