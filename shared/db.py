@@ -97,6 +97,17 @@ class Database:
             server_settings={"application_name": "ms8-jobs direct"},
         )
 
+    @staticmethod
+    async def close_direct(conn: asyncpg.Connection | None) -> None:
+        """Close a direct connection, or drop it if closing takes more than two seconds
+        (the server may be gone): its session, and the locks it held, end either way."""
+        if conn is None or conn.is_closed():
+            return
+        try:
+            await asyncio.wait_for(conn.close(), 2)
+        except Exception:
+            conn.terminate()
+
     async def probe(self) -> None:
         """Open a fresh connection to each URL in use and ping: raises if any fails."""
         for url in dict.fromkeys((self.url or self.direct_url, self.direct_url)):

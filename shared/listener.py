@@ -25,6 +25,7 @@ from shared.backoff import Backoff
 from shared.channels import decode_payload
 from shared.db import Database, is_connection_error
 from shared.logging import get_logger, mask_secrets
+from shared.tasks import cancel_and_wait
 
 log = get_logger(__name__)
 
@@ -75,11 +76,8 @@ class Listener:
             self._task.result()  # re-raise what stopped it
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         await self._close()
 
     async def _run(self) -> None:
@@ -137,10 +135,5 @@ class Listener:
 
     async def _close(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is None or conn.is_closed():
-            return
-        try:
-            await asyncio.wait_for(conn.close(), timeout=2)
-        except Exception:
-            conn.terminate()
+        await self._db.close_direct(conn)
 

@@ -22,13 +22,13 @@ back. The probe backs off too, but its cap stays below a second.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 
 from shared.backoff import Backoff
 from shared.logging import get_logger, mask_secrets
+from shared.tasks import cancel_and_wait
 
 log = get_logger(__name__)
 
@@ -86,10 +86,7 @@ class Outage:
 
     async def close(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def _watch(self) -> None:
         what, message = self._first_report

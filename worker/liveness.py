@@ -31,6 +31,7 @@ import asyncpg
 from shared.backoff import Backoff
 from shared.db import Database, is_connection_error
 from shared.logging import get_logger, mask_secrets
+from shared.tasks import cancel_and_wait
 
 log = get_logger(__name__)
 
@@ -56,11 +57,8 @@ class SessionLock:
 
     async def stop(self) -> None:
         """Release the lock (by ending the session) and stop."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         await self._close()
 
     async def _run(self) -> None:
@@ -119,9 +117,4 @@ class SessionLock:
 
     async def _close(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is None or conn.is_closed():
-            return
-        try:
-            await asyncio.wait_for(conn.close(), 2)
-        except Exception:
-            conn.terminate()
+        await self._db.close_direct(conn)

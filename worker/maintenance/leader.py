@@ -35,6 +35,7 @@ import asyncpg
 from shared.backoff import Backoff
 from shared.db import Database, is_connection_error
 from shared.logging import get_logger, mask_secrets
+from shared.tasks import cancel_and_wait
 from worker.maintenance.service import MaintenanceService, Task
 
 log = get_logger(__name__)
@@ -56,11 +57,8 @@ class _Leader:
 
     async def stop(self) -> None:
         """Step down (so that another worker takes over at once) and stop campaigning."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         self._set_leader(False)
 
     async def _campaign(self) -> None:
@@ -155,13 +153,13 @@ class Leadership(_Leader):
         self._set_leader(False)
         if conn is None or conn.is_closed():
             return
-        try:
-            if graceful and was_leader:
+        if graceful and was_leader:
+            try:
                 await asyncio.wait_for(
                     conn.fetchval(self._db.queries.leader_release, self._db.schema), 2)
-            await asyncio.wait_for(conn.close(), 2)
-        except Exception:
-            conn.terminate()
+            except Exception:
+                conn.terminate()
+        await self._db.close_direct(conn)
 
 
 class PassLeadership(_Leader):
