@@ -3,6 +3,7 @@
     python -m bench                  the full run (the issue's sizes; under ten minutes)
     python -m bench --quick          small sizes, about a minute
     python -m bench --only drain     one scenario (repeatable: --only enqueue --only idle)
+    python -m bench --only fanout    the nightly fan-out of 30,000 user-roles end to end
     python -m bench --json out.json  also write every sample, note and the machine
     python -m bench --explain        also print EXPLAIN (ANALYZE, BUFFERS) of fetch and complete
     python -m bench --profile        also profile the worker draining (py-spy)
@@ -27,7 +28,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import api_load, history, scenarios
+from bench import api_load, fanout, history, scenarios
 from bench.context import Context
 from bench.ms8 import Ms8System, worker_available
 from bench.results import Report
@@ -36,7 +37,7 @@ from bench.sizes import FULL, QUICK, TINY
 from bench.systems import System
 from shared.logging import configure_logging
 
-SCENARIOS = ("enqueue", "drain", "latency", "idle", "api", "history")
+SCENARIOS = ("enqueue", "drain", "latency", "idle", "api", "history", "fanout")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -170,6 +171,8 @@ async def run(args: argparse.Namespace) -> int:
         await attempt("API sends", lambda: api_load.run(ctx))
     if "history" in wanted or args.explain:
         await attempt("fetch with history", lambda: history.run(ctx, measure="history" in wanted))
+    if "fanout" in wanted and worker_available():
+        await attempt("nightly fan-out", lambda: fanout.run(ctx))
 
     report.context["machine"]["load average at end"] = _load_average()
     print(f"\nms8-jobs benchmark ({sizes.name}), {report.context['machine']['date']}\n")

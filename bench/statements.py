@@ -62,3 +62,28 @@ def _short(query: str, width: int = 70) -> str:
              if line.strip() and not line.strip().startswith("--")]
     text = " ".join(lines)
     return text if len(text) <= width else text[:width - 1] + "…"
+
+
+async def time_by_query(admin: asyncpg.Connection, database: str) -> dict[str, tuple[int, float]]:
+    """{statement: (calls, milliseconds executing)} so far in ``database``
+    (``pg_stat_statements``; empty without it)."""
+    try:
+        rows = await admin.fetch(
+            "SELECT s.query, sum(s.calls)::bigint AS calls, sum(s.total_exec_time) AS ms "
+            "FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+            "WHERE d.datname = $1 GROUP BY s.query", database)
+    except asyncpg.UndefinedTableError:
+        return {}
+    spent: dict[str, tuple[int, float]] = {}
+    for row in rows:
+        calls, ms = spent.get(_short(row["query"]), (0, 0.0))
+        spent[_short(row["query"])] = (calls + row["calls"], ms + row["ms"])
+    return spent
+
+
+def busiest(before: dict[str, tuple[int, float]], after: dict[str, tuple[int, float]],
+            limit: int = 10) -> list[tuple[str, int, float]]:
+    """(statement, calls, milliseconds) between two readings, most time first."""
+    delta = [(q, calls - before.get(q, (0, 0.0))[0], ms - before.get(q, (0, 0.0))[1])
+             for q, (calls, ms) in after.items()]
+    return sorted((d for d in delta if d[1] > 0), key=lambda d: -d[2])[:limit]

@@ -63,6 +63,10 @@ async def test_tiny_run_measures_every_scenario(server_url: str, tmp_path: Path)
     idle = metrics.get("idle_statements") or metrics["idle_transactions"]
     assert ran <= set(idle["values"])
     assert metrics["drain_rss"]["values"]["ms8-jobs"] > 0
+    # The nightly fan-out ran end to end: the stub, two workers, the schedule's firing.
+    assert metrics["fanout"]["values"]["ms8-jobs"] > 0
+    assert metrics["fanout_cpu_stub"]["values"]["ms8-jobs"] > 0
+    assert "complete 50," in metrics["fanout"]["notes"]["ms8-jobs"]
     if importlib.util.find_spec("api.__main__"):
         assert metrics["api_single"]["values"]["ms8-jobs"] > 0
         assert metrics["api_many"]["values"]["ms8-jobs"] > 0
