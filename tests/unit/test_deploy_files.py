@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from setuptools import find_namespace_packages
 
 from analytics.settings import AnalyticsSettings
 from stub.__main__ import parser as stub_parser
@@ -117,8 +118,44 @@ def test_compose_runs_the_stub_and_points_the_workers_at_it() -> None:
                                              for s in sources}
 
 
-def test_the_image_holds_every_package_the_project_installs() -> None:
-    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
-        "packages"]["find"]["include"]
-    copied = set(re.findall(r"^COPY (\w+) \./\1$", (ROOT / "Dockerfile").read_text(), re.M))
-    assert {pattern.rstrip("*") for pattern in include} <= copied
+def packaged() -> list[str]:
+    """The packages a wheel holds (``[tool.setuptools] packages``)."""
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"]
+
+
+def image_copies() -> set[str]:
+    """What the Dockerfile copies from the repository into its build stage."""
+    return set(re.findall(r"^COPY (\S+) \./\S*$", (ROOT / "Dockerfile").read_text(), re.M))
+
+
+def test_the_wheel_packages_every_runtime_package_of_the_repository() -> None:
+    found = set(find_namespace_packages(
+        str(ROOT), include=[f"{top}*" for top in
+                            ("analytics", "api", "ms8_client", "scheduler", "shared", "stub",
+                             "worker")],
+        exclude=["*.__pycache__", "*.__pycache__.*"]))
+    found |= {"shared._sql.migrations", "shared._sql.queries"}  # sql/, mapped
+    assert set(packaged()) == found
+    assert not {name.split(".")[0] for name in packaged()} & {"bench", "devstack", "tests"}
+
+
+def test_the_image_copies_the_runtime_packages_and_the_sql_only() -> None:
+    tops = {name.split(".")[0] for name in packaged()}
+    assert image_copies() == tops | {"pyproject.toml", "README.md", "sql"}
+
+
+def test_the_image_installs_a_wheel_as_a_user_of_its_own() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    final = text.rsplit("\nFROM ", 1)[1]  # the stage that runs
+    assert "pip install -e" not in text and "pip install --no-deps ." in text
+    assert re.search(r"^USER (?!root)\w+$", final, re.M)
+    assert "COPY --from=build /opt/ms8 /opt/ms8" in final and "\nCOPY " not in final.replace(
+        "COPY --from=build", "")
+    # The dependencies are installed before any source is copied: their layer stays cached.
+    build = text.split("\nFROM ", 2)[1]
+    assert build.index("pip install -r requirements.txt") < build.index("COPY shared")
+    [healthcheck] = re.findall(r'CMD \["python", "-m", "([\w.]+)"\]\s*$',
+                               final.split("HEALTHCHECK", 1)[1].split("\nCMD", 1)[0], re.M)
+    assert importlib.util.find_spec(healthcheck) is not None
+    assert "ENV PYTHONUNBUFFERED=1" in final and "MS8_ENV=production" in final
