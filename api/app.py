@@ -44,6 +44,7 @@ from api.hub import EventHub
 from api.schemas import components, json_value
 from api.served import ServedQueues
 from api.session import Sessions
+from api.throttle import FailureThrottle
 from api.validator import Validator
 from shared import idempotency
 from shared.logging import get_logger
@@ -72,7 +73,8 @@ def create_app(shared: Settings | None = None, settings: ApiSettings | None = No
     ctx = ApiContext(
         shared=shared, settings=settings, keys=KeyRing(settings.keys, settings.metrics_token),
         sessions=Sessions(settings), validator=Validator(schemas, {"JsonValue": json_value}),
-        metrics=metrics.Metrics())
+        metrics=metrics.Metrics(),
+        throttle=FailureThrottle(settings.auth_failures_per_minute))
     endpoints = all_endpoints()
     app_routes: list[BaseRoute] = [
         *routes(endpoints), *dashboard.routes(), Route("/", _home, include_in_schema=False)]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -79,10 +80,8 @@ class KeyRing:
         return token is not None and hmac.compare_digest(token.encode(), secret.encode())
 
     def for_session(self, session: Session) -> ApiKey | None:
-        key = self._by_name.get(session.key_name)
-        if key is None or not hmac.compare_digest(key.fingerprint, session.fingerprint):
-            return None
-        return key
+        """The key of a verified session (its signature was made with that key's secret)."""
+        return self._by_name.get(session.key_name)
 
 
 def presented_secret(request: Request) -> str | None:
@@ -111,6 +110,26 @@ def session_of(ctx: ApiContext, request: Request) -> tuple[Session, Principal] |
     return session, Principal(key.name, key.scopes, "session", session)
 
 
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def check_key(ctx: ApiContext, request: Request, secret: str) -> ApiKey | None:
+    """The key whose secret this is, or None (counted as a failure of the caller's
+    address unless it is the metrics token); 429 while that address has failed too
+    often (``api/throttle.py``)."""
+    address = client_address(request)
+    wait = ctx.throttle.wait(address)
+    if wait > 0:
+        seconds = str(math.ceil(wait))
+        raise ApiError("too_many_requests", f"too many failed authentications from "
+                       f"{address}; retry in {seconds} s", headers={"Retry-After": seconds})
+    key = ctx.keys.find(secret) if secret else None
+    if key is None and not (secret and ctx.keys.is_metrics_token(secret)):
+        ctx.throttle.failed(address, path=request.url.path, method=request.method)
+    return key
+
+
 def authenticate(ctx: ApiContext, request: Request, needed: str | None,
                  form_token: str | None = None) -> Principal:
     """The caller, if allowed to use an endpoint needing scope ``needed`` (None: public)."""
@@ -119,16 +138,16 @@ def authenticate(ctx: ApiContext, request: Request, needed: str | None,
     unsafe = request.method not in SAFE_METHODS
     secret = presented_secret(request)
     if secret is not None:
-        key = ctx.keys.find(secret) if secret else None
-        if key is None and secret and ctx.keys.is_metrics_token(secret):
+        if ctx.keys.open:
+            return DEV
+        key = check_key(ctx, request, secret)
+        if key is not None:
+            principal = Principal(key.name, key.scopes, "key")
+        elif secret and ctx.keys.is_metrics_token(secret):
             principal = SCRAPER
-        elif key is None:
-            if ctx.keys.open:
-                return DEV
+        else:
             raise ApiError("unauthorized", "the API key is not valid",
                            headers={"WWW-Authenticate": 'Bearer realm="ms8-jobs"'})
-        else:
-            principal = Principal(key.name, key.scopes, "key")
     else:
         found = session_of(ctx, request)
         if found is not None:

@@ -3,16 +3,15 @@
 API keys come from ``MS8_API_KEYS`` as ``name:secret:scopes`` entries separated by ``;``
 (scopes are ``read`` and ``write``, comma-separated; ``write`` implies ``read``):
 
-    MS8_API_KEYS="ci:0123456789abcdef0123:read,write;grafana:fedcba9876543210fedc:read"
+    MS8_API_KEYS="ci:<32+ random characters>:read,write;grafana:<another secret>:read"
 
-Invariants: names are unique, secrets are unique and at least 16 characters, and no key at
-all is allowed only with ``MS8_ENV=dev`` (the process then says so loudly at start).
+Invariants: names are unique, secrets are unique and at least 32 characters (16 in dev),
+and no key at all is allowed only with ``MS8_ENV=dev`` (the process then says so loudly).
 A bad value stops the process with an error naming the variable, never the secret.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -23,7 +22,8 @@ from shared.settings import SettingsError, env_bool, env_float, env_int, env_str
 
 SCOPES = ("read", "write")
 _KEY_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_MIN_SECRET = 16
+_MIN_SECRET_DEV = 16
+MIN_SECRET = 32  # outside dev: 192 bits and more of a random token
 
 
 @dataclass(frozen=True)
@@ -37,13 +37,9 @@ class ApiKey:
     def __repr__(self) -> str:  # never print the secret
         return f"ApiKey(name={self.name!r}, scopes={sorted(self.scopes)})"
 
-    @property
-    def fingerprint(self) -> str:
-        """A short digest of the secret: sessions remember it, so a changed key ends them."""
-        return hashlib.sha256(self.secret.encode()).hexdigest()[:16]
 
-
-def parse_keys(raw: str | None, variable: str = "MS8_API_KEYS") -> tuple[ApiKey, ...]:
+def parse_keys(raw: str | None, variable: str = "MS8_API_KEYS", *, dev: bool = False
+               ) -> tuple[ApiKey, ...]:
     if raw is None:
         return ()
     keys: list[ApiKey] = []
@@ -60,9 +56,12 @@ def parse_keys(raw: str | None, variable: str = "MS8_API_KEYS") -> tuple[ApiKey,
             raise SettingsError(
                 f"{variable} entry {position}: key name {name!r} must be 1-64 characters "
                 "of letters, digits, '_', '.', '-'")
-        if len(secret) < _MIN_SECRET:
+        shortest = _MIN_SECRET_DEV if dev else MIN_SECRET
+        if len(secret) < shortest:
             raise SettingsError(
-                f"{variable} key {name!r}: the secret must be at least {_MIN_SECRET} characters")
+                f"{variable} key {name!r}: the secret must be at least {shortest} characters"
+                f"{'' if dev else ' outside dev'} (make one with: python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))')")
         scopes = {s.strip() for s in scope_text.split(",") if s.strip()}
         unknown = sorted(scopes - set(SCOPES))
         if unknown or not scopes:
@@ -100,6 +99,7 @@ class ApiSettings:
     # A worker seen in the registry this recently counts as serving its queues.
     worker_seen_seconds: float
     allowed_hosts: frozenset[str] | None  # None: any Host
+    auth_failures_per_minute: float
 
     def __repr__(self) -> str:
         return (f"ApiSettings(host={self.host!r}, port={self.port}, keys={list(self.keys)}, "
@@ -111,7 +111,7 @@ class ApiSettings:
         env = os.environ if env is None else env
         if dev is None:
             dev = (env_str(env, "MS8_ENV", "dev") or "dev").lower() == "dev"
-        keys = parse_keys(env_str(env, "MS8_API_KEYS"))
+        keys = parse_keys(env_str(env, "MS8_API_KEYS"), dev=dev)
         if not keys and not dev:
             raise SettingsError(
                 "MS8_API_KEYS must name at least one key (name:secret:read,write) unless "
@@ -121,9 +121,10 @@ class ApiSettings:
             raise SettingsError("MS8_API_SESSION_SECRET must be at least 32 characters")
         metrics_token = env_str(env, "MS8_METRICS_TOKEN")
         if metrics_token is not None:
-            if len(metrics_token) < _MIN_SECRET:
+            shortest = _MIN_SECRET_DEV if dev else MIN_SECRET
+            if len(metrics_token) < shortest:
                 raise SettingsError(
-                    f"MS8_METRICS_TOKEN must be at least {_MIN_SECRET} characters")
+                    f"MS8_METRICS_TOKEN must be at least {shortest} characters")
             if any(k.secret == metrics_token for k in keys):
                 raise SettingsError("MS8_METRICS_TOKEN must differ from every API key")
         # A platform that gives PORT routes to the container from outside: listen there.
@@ -155,4 +156,6 @@ class ApiSettings:
                                           low=1, high=30 * 86400),
             allowed_hosts=parse_allowed(env_str(env, "MS8_ALLOWED_HOSTS"), dev=dev,
                                         bind_host=host),
+            auth_failures_per_minute=env_float(env, "MS8_API_AUTH_FAILURES_PER_MINUTE", 10.0,
+                                               low=0.1, high=100_000),
         )

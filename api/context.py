@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from api.auth import KeyRing
 from api.config import ApiSettings
 from api.session import Sessions
+from api.throttle import FailureThrottle
 from api.validator import Validator
 from shared.db import Database
 from shared.queue import SendCoalescer
@@ -31,6 +32,7 @@ class ApiContext:
     sessions: Sessions
     validator: Validator
     metrics: Metrics
+    throttle: FailureThrottle
     # A database opened and checked before the server started (``python -m api``); the
     # lifespan takes it instead of opening its own.
     opened: Database | None = field(default=None, repr=False)

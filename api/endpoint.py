@@ -86,7 +86,7 @@ class Endpoint:
         """Every error code this endpoint can answer with, for the document."""
         codes = []
         if self.scope is not None:
-            codes += ["invalid_host", "unauthorized", "forbidden"]
+            codes += ["invalid_host", "unauthorized", "forbidden", "too_many_requests"]
             if self.method != "GET":
                 codes.append("csrf_failed")
         codes += [param.error_code for param in self.params]

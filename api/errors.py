@@ -38,6 +38,8 @@ CODES: dict[str, tuple[int, str]] = {
     "unsupported_media_type": (415, "The body must be sent as application/json."),
     "invalid_body": (422, "A field of the body is missing, of the wrong type or out of range."),
     "unknown_field": (422, "The body has a field this endpoint does not know."),
+    "too_many_requests": (
+        429, "Too many failed authentications from this address; retry after Retry-After."),
     "idempotency_key_reused": (
         409, "The Idempotency-Key was used within a day for a different request."),
     "internal_error": (500, "An unexpected error; it is logged on the server."),

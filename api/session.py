@@ -1,19 +1,22 @@
-"""Signed session cookies for the dashboard, and the CSRF tokens bound to them.
+"""Signed session cookies for the dashboard, the CSRF tokens bound to them, and logout.
 
-A session is ``base64(payload).base64(hmac)``, the payload naming the API key it was
-opened with (by name and a fingerprint of its secret), an expiry and a random nonce.
-Nothing is stored on the server, so any API process with the same secret accepts it; a
-key removed or changed in the settings ends its sessions at once (the fingerprint no
-longer matches). The CSRF token is an HMAC of the nonce: a page of the session embeds it,
-another site cannot read it, and every state-changing request of a session must carry it.
+A session is ``base64(payload).base64(hmac)``: the payload names the API key it was
+opened with, an expiry and a random session id, and nothing derived from the key's
+secret. It is signed with a key of that API key's own, derived from its secret by PBKDF2
+(salted with the key's name, once at start) and from ``MS8_API_SESSION_SECRET`` when set:
+a changed or removed key ends its sessions, and a leaked cookie gives an offline guesser
+100,000 hash rounds per guess of a secret of 32 characters or more, where there used to be
+a plain digest. The CSRF token is an HMAC of the session id with the same key.
 
-The signing secret is ``MS8_API_SESSION_SECRET``, or else derived from the API keys (so
-that every process of a deployment agrees without more configuration).
+Logging out revokes the session id in this process until the session would have expired
+anyway; other API processes of a deployment know nothing of it (a shared table would),
+so there a logged-out cookie lives on until its expiry (``MS8_API_SESSION_HOURS``).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -25,6 +28,9 @@ import orjson
 from api.config import ApiKey, ApiSettings
 
 COOKIE = "ms8_session"
+DEV_NAME = "dev"
+MAX_COOKIE = 1024
+PBKDF2_ROUNDS = 100_000
 
 
 def _b64(data: bytes) -> str:
@@ -35,57 +41,82 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+@functools.cache
+def _stretched(name: str, secret: str) -> bytes:
+    """The slow part of a key's session key: once per key and process."""
+    return hashlib.pbkdf2_hmac("sha256", secret.encode(), f"ms8-jobs session|{name}".encode(),
+                               PBKDF2_ROUNDS)
+
+
 @dataclass(frozen=True)
 class Session:
     key_name: str
-    fingerprint: str
     expires: float
-    nonce: str
+    nonce: str  # the session id
 
 
 class Sessions:
-    """Issues and verifies session cookies and their CSRF tokens."""
+    """Issues, verifies and revokes session cookies and their CSRF tokens."""
 
     def __init__(self, settings: ApiSettings) -> None:
         if settings.session_secret is not None:
-            secret = settings.session_secret.encode()
+            master = settings.session_secret.encode()
         elif settings.keys:
-            material = "|".join(sorted(k.secret for k in settings.keys))
-            secret = hashlib.sha256(f"ms8-jobs session|{material}".encode()).digest()
+            master = b"ms8-jobs sessions"  # the keys' secrets are the secret part
         else:
-            secret = secrets.token_bytes(32)
-        self._secret = secret
+            master = secrets.token_bytes(32)  # dev: sessions of this process only
+        self._signing = {
+            key.name: hmac.new(master, _stretched(key.name, key.secret), "sha256").digest()
+            for key in settings.keys}
+        if not settings.keys:
+            self._signing[DEV_NAME] = hmac.new(master, b"dev", "sha256").digest()
+        self._revoked: dict[str, float] = {}  # session id -> its expiry
         self.max_age = int(settings.session_hours * 3600)
 
-    def _sign(self, purpose: str, data: bytes) -> bytes:
-        return hmac.new(self._secret, purpose.encode() + b"|" + data, hashlib.sha256).digest()
+    def _sign(self, key_name: str, purpose: str, data: bytes) -> bytes | None:
+        signing = self._signing.get(key_name)
+        if signing is None:
+            return None
+        return hmac.new(signing, purpose.encode() + b"|" + data, hashlib.sha256).digest()
 
     def issue(self, key: ApiKey | None) -> str:
-        payload = orjson.dumps({
-            "n": key.name if key else "dev", "f": key.fingerprint if key else "",
-            "e": int(time.time()) + self.max_age, "r": secrets.token_urlsafe(12),
-        })
-        return f"{_b64(payload)}.{_b64(self._sign('session', payload))}"
+        name = key.name if key else DEV_NAME
+        payload = orjson.dumps({"n": name, "e": int(time.time()) + self.max_age,
+                                "r": secrets.token_urlsafe(16)})
+        signature = self._sign(name, "session", payload)
+        assert signature is not None, f"no session key for {name!r}"
+        return f"{_b64(payload)}.{_b64(signature)}"
 
     def verify(self, cookie: str) -> Session | None:
-        """The session of a cookie this API signed and that has not expired, or None."""
+        """The session of a cookie this API signed, not expired nor revoked, or None."""
+        if len(cookie) > MAX_COOKIE:
+            return None
         try:
             payload_text, signature_text = cookie.split(".", 1)
             payload = _unb64(payload_text)
             signature = _unb64(signature_text)
-        except ValueError:
-            return None
-        if not hmac.compare_digest(signature, self._sign("session", payload)):
-            return None
-        try:
             data = orjson.loads(payload)
-            session = Session(str(data["n"]), str(data["f"]), float(data["e"]), str(data["r"]))
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            session = Session(str(data["n"]), float(data["e"]), str(data["r"]))
+        except (ValueError, KeyError, TypeError):  # JSONDecodeError is a ValueError
             return None
-        return session if session.expires > time.time() else None
+        expected = self._sign(session.key_name, "session", payload)
+        if expected is None or not hmac.compare_digest(signature, expected):
+            return None
+        if session.expires <= time.time() or session.nonce in self._revoked:
+            return None
+        return session
+
+    def revoke(self, session: Session) -> None:
+        """Log ``session`` out (in this process); forget revocations that have expired."""
+        now = time.time()
+        for nonce in [n for n, expires in self._revoked.items() if expires <= now]:
+            del self._revoked[nonce]
+        self._revoked[session.nonce] = session.expires
 
     def csrf_token(self, session: Session) -> str:
-        return _b64(self._sign("csrf", session.nonce.encode()))[:32]
+        signature = self._sign(session.key_name, "csrf", session.nonce.encode())
+        assert signature is not None, "a verified session has a key"
+        return _b64(signature)[:32]
 
     def check_csrf(self, session: Session, token: str | None) -> bool:
         # Bytes: compare_digest refuses a str with anything but ASCII in it.

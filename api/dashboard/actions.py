@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from api.auth import authenticate
+from api.auth import authenticate, check_key
 from api.dashboard.view import (
     NOTICE_COOKIE,
     context_of,
@@ -146,7 +146,11 @@ async def login(request: Request) -> Response:
     if not same_origin(request):
         return render(request, None, "login.html", 403, next=target,
                       error="This form must be sent from this site.")
-    key = ctx.keys.find(form.get("key", "").strip())
+    try:
+        key = check_key(ctx, request, form.get("key", "").strip())
+    except ApiError as error:  # throttled
+        return render(request, None, "login.html", error.status, next=target,
+                      error=error.message)
     if key is None:
         return render(request, None, "login.html", 401, next=target,
                       error="That is not a valid API key.")
@@ -163,6 +167,8 @@ async def logout(request: Request) -> Response:
             viewer.session, form.get("csrf"))):
         return render(request, viewer, "error.html", 403, code=403,
                       message="Log out from the dashboard's own button.")
+    if viewer is not None:
+        ctx.sessions.revoke(viewer.session)
     response = RedirectResponse("/dashboard/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response

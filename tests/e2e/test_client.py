@@ -28,7 +28,7 @@ from tests.support import wait_until
 
 pytestmark = pytest.mark.slow
 
-SECRET = "client-e2e-secret-0123456789"
+SECRET = "client-e2e-secret-0123456789abcdefgh"
 API_ENV = {"MS8_API_KEYS": f"e2e:{SECRET}:read,write", "MS8_ENV": "production",
            "MS8_API_HOST": "127.0.0.1", "MS8_API_SSE_PING_SECONDS": "1"}
 WORKER_ENV = {"MS8_HEARTBEAT_SECONDS": "0.2", "MS8_LISTEN_CHECK_SECONDS": "1"}

@@ -26,7 +26,7 @@ from tests.support import free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
-SECRET = "upgrade-secret-0123456789"
+SECRET = "upgrade-secret-0123456789abcdefghijk"
 HEADERS = {"Authorization": f"Bearer {SECRET}"}
 PRODUCTION = {"MS8_ENV": "production", "MS8_API_KEYS": f"ops:{SECRET}:read,write",
               "MS8_POOL_MAX": "4", "MS8_WORKER_GRACE_SECONDS": "5"}

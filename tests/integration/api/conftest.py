@@ -23,12 +23,12 @@ from api.config import ApiSettings
 from tests.conftest import test_settings
 from tests.support import wait_until
 
-WRITER_SECRET = "writer-secret-0123456789"
-READER_SECRET = "reader-secret-0123456789"
+WRITER_SECRET = "writer-secret-0123456789abcdefghijkl"
+READER_SECRET = "reader-secret-0123456789abcdefghijkl"
 API_KEYS = f"writer:{WRITER_SECRET}:read,write;reader:{READER_SECRET}:read"
 WRITER = {"Authorization": f"Bearer {WRITER_SECRET}"}
 READER = {"Authorization": f"Bearer {READER_SECRET}"}
-METRICS_TOKEN = "scraper-token-0123456789"
+METRICS_TOKEN = "scraper-token-0123456789abcdefghijklm"
 SCRAPER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 BASE = "http://api.test"
 

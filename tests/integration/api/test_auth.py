@@ -23,7 +23,7 @@ from tests.integration.api.conftest import (
 
 
 async def test_missing_or_wrong_key_is_401(anonymous: httpx.AsyncClient, db: Database) -> None:
-    for headers in [{}, {"Authorization": "Bearer wrong-secret-0123456789"},
+    for headers in [{}, {"Authorization": "Bearer wrong-secret-0123456789abcdefghijk"},
                     {"Authorization": f"Basic {WRITER_SECRET}"}, {"X-API-Key": "nope"}]:
         response = await anonymous.post("/jobs", json={"queue": "q"}, headers=headers)
         assert response.status_code == 401, headers
@@ -69,8 +69,8 @@ async def test_the_scrapers_token_reads_metrics_and_nothing_else(app: Starlette)
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"MS8_METRICS_TOKEN": "short"}, "MS8_METRICS_TOKEN must be at least 16"),
-        ({"MS8_METRICS_TOKEN": "writer-secret-0123456789"}, "must differ from every API key"),
+        ({"MS8_METRICS_TOKEN": "short"}, "MS8_METRICS_TOKEN must be at least 32"),
+        ({"MS8_METRICS_TOKEN": WRITER_SECRET}, "must differ from every API key"),
     ],
 )
 def test_a_bad_metrics_token_names_the_variable(env: dict[str, str], message: str) -> None:
@@ -134,23 +134,34 @@ def test_production_needs_a_key() -> None:
         create_app(shared)
 
 
+S1, S2 = "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
+
+
 @pytest.mark.parametrize("raw, message", [
-    ("a:short:read", "at least 16"),
-    ("a:0123456789abcdef:admin", "scopes"),
-    ("a:0123456789abcdef", "name:secret"),
-    ("a b:0123456789abcdef:read", "key name"),
-    ("a:0123456789abcdef:read;a:fedcba9876543210:read", "twice"),
-    ("a:0123456789abcdef:read;b:0123456789abcdef:read", "another key"),
+    ("a:short:read", "at least 32 characters outside dev"),
+    (f"a:{S1}:admin", "scopes"),
+    (f"a:{S1}", "name:secret"),
+    (f"a b:{S1}:read", "key name"),
+    (f"a:{S1}:read;a:{S2}:read", "twice"),
+    (f"a:{S1}:read;b:{S1}:read", "another key"),
 ])
 def test_bad_key_settings(raw: str, message: str) -> None:
     with pytest.raises(SettingsError, match=message) as caught:
         parse_keys(raw)
+    assert S1 not in str(caught.value)
+
+
+def test_dev_takes_shorter_secrets_than_production() -> None:
+    assert parse_keys("a:0123456789abcdef:read", dev=True)
+    with pytest.raises(SettingsError, match="at least 32") as caught:
+        ApiSettings.from_env({"MS8_API_KEYS": "a:0123456789abcdef0123456789abcde:read"},
+                             dev=False)
     assert "0123456789abcdef" not in str(caught.value)
 
 
 def test_keys_never_print_their_secret() -> None:
-    [key] = parse_keys("ci:0123456789abcdef:write")
+    [key] = parse_keys(f"ci:{S1}:write")
     assert key.scopes == {"read", "write"}
-    assert "0123456789abcdef" not in repr(key)
-    settings = ApiSettings.from_env({"MS8_API_KEYS": "ci:0123456789abcdef:write"}, dev=False)
-    assert "0123456789abcdef" not in repr(settings)
+    assert S1 not in repr(key)
+    settings = ApiSettings.from_env({"MS8_API_KEYS": f"ci:{S1}:write"}, dev=False)
+    assert S1 not in repr(settings)

@@ -178,9 +178,14 @@ async def test_logout(app: Starlette) -> None:
     async with logged_in(app) as client:
         token = csrf_of((await client.get("/dashboard")).text)
         assert (await client.post("/dashboard/logout", data={"csrf": "x"})).status_code == 403
+        cookie = client.cookies["ms8_session"]
         out = await client.post("/dashboard/logout", data={"csrf": token})
         assert out.headers["location"] == "/dashboard/login"
         assert (await client.get("/dashboard")).status_code == 303
+        # A copy of the cookie kept from before is worth nothing now.
+        client.cookies.set("ms8_session", cookie, domain="dash.test")
+        assert (await client.get("/dashboard")).status_code == 303
+        assert (await client.get("/jobs")).status_code == 401
 
 
 async def test_sessions_end_when_the_key_changes(db_url: str) -> None:

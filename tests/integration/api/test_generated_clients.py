@@ -17,7 +17,7 @@ import pytest
 
 from tests.integration.api.server import ROOT, ApiProcess, api_process
 
-SECRET = "generated-secret-0123456789"
+SECRET = "generated-secret-0123456789abcdefghi"
 ENV = {"MS8_API_KEYS": f"generated:{SECRET}:read,write", "MS8_ENV": "production"}
 # Kept between runs (like .venv): installing them costs more than the test itself.
 NODE_TOOLS = ROOT / ".data" / "tools" / "openapi-typescript"

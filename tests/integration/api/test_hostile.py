@@ -12,6 +12,7 @@ import pytest
 import pytest_asyncio
 from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
+from structlog.testing import capture_logs
 
 from api.app import create_app
 from api.config import ApiSettings
@@ -194,3 +195,46 @@ async def test_redirects_never_name_the_host(client: httpx.AsyncClient, path: st
     else:
         assert response.status_code == 307, response.text
         assert response.headers["location"] == location
+
+
+def _client_at(app: Starlette, address: str, headers: dict[str, str] | None = None,
+               base: str = BASE) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url=base, headers=headers or {})
+
+
+async def test_failed_authentications_are_logged_and_limited(db_url: str) -> None:
+    app = create_app(settings_for(db_url, MS8_ENV="production"),
+                     api_settings(MS8_API_AUTH_FAILURES_PER_MINUTE="3"))
+    wrong = {"Authorization": "Bearer not-the-key-0123456789abcdefghijkl"}
+    async with LifespanManager(app), _client_at(app, "203.0.113.7") as guesser, \
+            _client_at(app, "203.0.113.8", WRITER) as neighbour:
+        with capture_logs() as logs:
+            for _ in range(3):
+                assert (await guesser.get("/jobs", headers=wrong)).status_code == 401
+            # Throttled: even the right key is refused, so answers tell a guesser nothing.
+            for headers in (wrong, WRITER):
+                refused = await guesser.get("/jobs", headers=headers)
+                assert refused.status_code == 429, refused.text
+                assert refused.json()["code"] == "too_many_requests"
+                assert int(refused.headers["retry-after"]) >= 1
+            login = await guesser.post("/dashboard/login", data={"key": WRITER_SECRET},
+                                       headers={"Origin": BASE})
+            assert login.status_code == 429, login.text
+            assert (await guesser.get("/jobs")).status_code == 401  # no key: not throttled
+            assert (await neighbour.get("/jobs")).status_code == 200
+        failures = [e for e in logs if e["event"] == "authentication failed"]
+        assert [e["client"] for e in failures] == ["203.0.113.7"] * 3
+        assert [e["event"] for e in logs].count("authentication throttled") == 1
+        assert not any(WRITER_SECRET in str(e) or "not-the-key" in str(e) for e in logs)
+
+
+async def test_wrong_logins_count_as_failures(db_url: str) -> None:
+    app = create_app(settings_for(db_url, MS8_ENV="production"),
+                     api_settings(MS8_API_AUTH_FAILURES_PER_MINUTE="2"))
+    async with LifespanManager(app), _client_at(app, "203.0.113.9", {"Origin": BASE}) as client:
+        for _ in range(2):
+            wrong = await client.post("/dashboard/login", data={"key": "guess"})
+            assert wrong.status_code == 401
+        assert (await client.post("/dashboard/login",
+                                  data={"key": WRITER_SECRET})).status_code == 429

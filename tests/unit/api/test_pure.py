@@ -3,16 +3,18 @@ sessions."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 
-from api import cursor, rfc3339
+from api import cursor, rfc3339, throttle
 from api.config import ApiSettings
 from api.errors import ApiError
 from api.hosts import LOOPBACK, hostname, parse_allowed
 from api.schemas import components, json_value
-from api.session import Sessions
+from api.session import Sessions, _unb64
 from api.validator import SchemaViolation, Validator
 
 
@@ -84,9 +86,16 @@ def test_cursor_round_trip() -> None:
         assert caught.value.code == "bad_cursor"
 
 
+SECRET_A = "0123456789abcdef0123456789abcdef"
+
+
+def _sessions(secret: str = SECRET_A, **env: str) -> tuple[Sessions, ApiSettings]:
+    settings = ApiSettings.from_env({"MS8_API_KEYS": f"a:{secret}:read", **env}, dev=False)
+    return Sessions(settings), settings
+
+
 def test_sessions_are_signed_and_expire() -> None:
-    settings = ApiSettings.from_env({"MS8_API_KEYS": "a:0123456789abcdef:read"}, dev=False)
-    sessions = Sessions(settings)
+    sessions, settings = _sessions()
     [key] = settings.keys
     cookie = sessions.issue(key)
     session = sessions.verify(cookie)
@@ -96,11 +105,34 @@ def test_sessions_are_signed_and_expire() -> None:
     payload, signature = cookie.split(".")
     assert sessions.verify(f"{payload}.{signature[:-2]}AA") is None
     assert sessions.verify("garbage") is None
-    other = Sessions(ApiSettings.from_env({"MS8_API_KEYS": "a:fedcba9876543210:read"},
-                                          dev=False))
+    other, _ = _sessions("fedcba9876543210fedcba9876543210")
     assert other.verify(cookie) is None  # another deployment's secret
     sessions.max_age = -1
     assert sessions.verify(sessions.issue(key)) is None
+
+
+def test_a_revoked_session_is_over() -> None:
+    sessions, settings = _sessions()
+    [key] = settings.keys
+    kept, dropped = sessions.issue(key), sessions.issue(key)
+    session = sessions.verify(dropped)
+    assert session is not None
+    sessions.revoke(session)
+    assert sessions.verify(dropped) is None
+    assert sessions.verify(kept) is not None
+
+
+def test_a_cookie_carries_nothing_of_the_secret() -> None:
+    """Only the name, the expiry and a random id: nothing to test guesses against but the
+    signature, made with a key stretched from the secret."""
+    sessions, settings = _sessions()
+    payload = orjson.loads(_unb64(sessions.issue(settings.keys[0]).split(".")[0]))
+    assert set(payload) == {"n", "e", "r"}
+    assert payload["n"] == "a"
+    for digest in (hashlib.sha256(SECRET_A.encode()).hexdigest()[:16], SECRET_A):
+        assert digest not in str(payload)
+    with_secret, _ = _sessions(MS8_API_SESSION_SECRET="s" * 40)
+    assert with_secret.verify(sessions.issue(settings.keys[0])) is None
 
 
 @pytest.mark.parametrize("host, name", [
@@ -117,3 +149,19 @@ def test_allowed_hosts_by_mode() -> None:
     assert parse_allowed("a.example, B.example:443", dev=True, bind_host="x") == {
         "a.example", "b.example"}
     assert parse_allowed("*", dev=True, bind_host="x") is None
+
+
+def test_failed_authentications_refill_at_their_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(throttle.time, "monotonic", lambda: now[0])
+    limit = throttle.FailureThrottle(per_minute=2)
+    assert limit.wait("a") == 0
+    limit.failed("a")
+    assert limit.wait("a") == 0
+    limit.failed("a")
+    assert limit.wait("a") == pytest.approx(30)
+    assert limit.wait("b") == 0
+    now[0] += 29
+    assert limit.wait("a") == pytest.approx(1)
+    now[0] += 1
+    assert limit.wait("a") == 0
