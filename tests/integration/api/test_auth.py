@@ -21,6 +21,7 @@ from tests.integration.api.conftest import (
     client_for,
 )
 
+S1, S2 = "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
 
 async def test_missing_or_wrong_key_is_401(anonymous: httpx.AsyncClient, db: Database) -> None:
     for headers in [{}, {"Authorization": "Bearer wrong-secret-0123456789abcdefghijk"},
@@ -90,7 +91,7 @@ def test_a_bad_metrics_token_names_the_variable(env: dict[str, str], message: st
 def test_the_api_listens_on_every_interface_when_the_platform_gives_a_port(
     env: dict[str, str], dev: bool, host: str,
 ) -> None:
-    keys = {"MS8_API_KEYS": "a:0123456789abcdef0123:read"}
+    keys = {"MS8_API_KEYS": f"a:{S1}:read"}
     assert ApiSettings.from_env({**keys, **env}, dev=dev).host == host
 
 
@@ -132,9 +133,6 @@ def test_production_needs_a_key() -> None:
     shared = Settings.from_env({"MS8_ENV": "production", "DATABASE_URL": "postgresql://h/d"})
     with pytest.raises(SettingsError, match="MS8_API_KEYS"):
         create_app(shared)
-
-
-S1, S2 = "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
 
 
 @pytest.mark.parametrize("raw, message", [
