@@ -23,6 +23,7 @@ from tests.integration.api.conftest import (
 
 S1, S2 = "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
 
+
 async def test_missing_or_wrong_key_is_401(anonymous: httpx.AsyncClient, db: Database) -> None:
     for headers in [{}, {"Authorization": "Bearer wrong-secret-0123456789abcdefghijk"},
                     {"Authorization": f"Basic {WRITER_SECRET}"}, {"X-API-Key": "nope"}]:
