@@ -16,6 +16,7 @@ import yaml
 from setuptools import find_namespace_packages
 
 from analytics.settings import AnalyticsSettings
+from shared.healthcheck import url_for
 from stub.__main__ import parser as stub_parser
 from worker.cli import build_parser, overlay
 from worker.settings import WorkerSettings
@@ -159,3 +160,25 @@ def test_the_image_installs_a_wheel_as_a_user_of_its_own() -> None:
                                final.split("HEALTHCHECK", 1)[1].split("\nCMD", 1)[0], re.M)
     assert importlib.util.find_spec(healthcheck) is not None
     assert "ENV PYTHONUNBUFFERED=1" in final and "MS8_ENV=production" in final
+
+
+def test_compose_runs_the_procfile_commands_word_for_word() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    entries = procfile()
+    for service, entry in [("api", "web"), ("worker", "worker"), ("scheduler", "scheduler"),
+                           ("migrate", "release")]:
+        assert services[service]["command"] == shell_words(entries[entry], {}), service
+
+
+def test_compose_checks_the_health_of_what_answers_http() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    for name in ("api", "worker"):
+        service = services[name]
+        assert service["healthcheck"]["test"] == ["CMD", "python", "-m", "shared.healthcheck"]
+        url = url_for(service["command"], service["environment"])
+        assert url is not None, name
+    assert url_for(services["api"]["command"], services["api"]["environment"]).endswith(
+        f":{services['api']['environment']['PORT']}/health/live")
+    assert services["worker"]["depends_on"]["stub"]["condition"] == "service_healthy"
+    for name in ("postgres", "stub"):
+        assert services[name]["healthcheck"]["test"]
