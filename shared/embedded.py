@@ -361,12 +361,17 @@ class EmbeddedPostgres:
         with self._locked():
             return self._start_locked()
 
-    def stop(self) -> None:
-        """Stop the server (``pg_ctl stop -m fast``); nothing happens if it is not running."""
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (``pg_ctl stop -m fast``); nothing happens if it is not running.
+
+        ``mode="immediate"`` stops it as a crash would: no checkpoint, every session cut,
+        and recovery from the WAL at the next start."""
+        if mode not in ("fast", "immediate"):
+            raise ValueError(f"stop mode must be fast or immediate, got {mode!r}")
         if not self.data_dir.exists():
             return
         with self._locked():
-            self._stop_locked()
+            self._stop_locked(mode)
 
     def restart(self) -> str:
         """Stop, then start again (on the same port if it is still free). Returns the DSN."""
@@ -830,7 +835,7 @@ class EmbeddedPostgres:
         log.warning("recorded port %d is taken by something else; picking a new one", port)
         return False
 
-    def _stop_locked(self) -> None:
+    def _stop_locked(self, mode: str = "fast") -> None:
         pidfile = self._read_pidfile()
         if pidfile is None:
             return
@@ -843,7 +848,7 @@ class EmbeddedPostgres:
                 str(bindir / "pg_ctl"),
                 "stop",
                 "-m",
-                "fast",
+                mode,
                 "-w",
                 "-t",
                 str(_START_TIMEOUT),

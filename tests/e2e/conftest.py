@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -36,17 +37,24 @@ def processes(db_url: str, request: pytest.FixtureRequest) -> Iterator[Processes
         group.close(show_output=report is not None and report.failed)
 
 
-@pytest.fixture
-def own_cluster() -> Iterator[EmbeddedPostgres]:
-    """A PostgreSQL cluster of this test's own, which it may stop, restart and kill."""
+@contextmanager
+def cluster_of_its_own(settings: dict[str, str] | None = None) -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL cluster (not started) in a directory of its own, removed afterwards."""
     parent = Path(tempfile.mkdtemp(prefix="ms8-own-cluster-"))
     parent.chmod(0o711)  # as root the server runs as another user, who must traverse it
-    server = EmbeddedPostgres(parent / "pg", settings=TEST_SERVER_SETTINGS)
+    server = EmbeddedPostgres(parent / "pg", settings=settings or TEST_SERVER_SETTINGS)
     try:
         yield server
     finally:
         server.stop()
         shutil.rmtree(parent, ignore_errors=True)
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL cluster of this test's own, which it may stop, restart and kill."""
+    with cluster_of_its_own() as server:
+        yield server
 
 
 async def start_migrated(cluster: EmbeddedPostgres) -> str:
