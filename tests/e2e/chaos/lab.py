@@ -87,6 +87,16 @@ class Lab:
             await proc.wait_for_log("worker started", timeout=90)
         return started
 
+    @staticmethod
+    async def stop(procs: list[Process]) -> list[int]:
+        """SIGTERM each (once it has started: before, the signal would just kill it);
+        their exit statuses."""
+        statuses = []
+        for proc in procs:
+            await proc.wait_for_log("worker started", timeout=90)
+            statuses.append(await proc.stop())
+        return statuses
+
     def scheduler(self, name: str, **env: str) -> Process:
         return self.processes.start("scheduler", name=name, **env)
 

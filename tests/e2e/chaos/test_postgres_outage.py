@@ -57,8 +57,7 @@ async def test_a_nightly_batch_survives_postgres_stopped_and_crashed(lab: Lab) -
                          interval=0.05, message=f"a job ending after the {mode} outage")
         measured[f"recovery_seconds_{mode}"] = time.monotonic() - ready
     summary = await lab.summary(night, timeout=300)
-    for proc in fleet:
-        assert await proc.stop() == 0
+    assert await lab.stop(fleet) == [0] * len(fleet)
 
     result = await audit.night(lab.db, night)
     assert (result.sent, result.completed, result.failed) == (n, n, 0)

@@ -48,8 +48,7 @@ async def test_a_nightly_batch_survives_a_worker_sigkilled_every_few_seconds(lab
                          message=f"the jobs of {victim.name} taken back")
         take_backs.append(time.monotonic() - killed)
     summary = await lab.summary(night, timeout=300)
-    for proc in fleet:
-        assert await proc.stop() == 0
+    assert await lab.stop(fleet) == [0] * len(fleet)
 
     result = await audit.night(lab.db, night)
     assert (result.sent, result.completed, result.partial, result.failed) == (n, n, 0, 0)
