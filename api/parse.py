@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 # ASCII digits only: Python's \d and int() also take '١' and '²', so /jobs/١ was job 1.
 _INTEGER = re.compile(r"[+-]?[0-9]{1,20}")
 _NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_DIGITS = re.compile(r"0|[1-9][0-9]{0,19}")
 _ID = re.compile(r"[0-9]{1,19}")
 
 
@@ -139,7 +140,10 @@ def _value(ctx: ApiContext, param: Param, raw: str) -> Any:
     kind = param.schema.get("type")
     value: Any = raw
     if kind == "integer":
-        if not _INTEGER.fullmatch(raw):
+        # A path names one resource by one spelling: no sign, no leading zero (/jobs/+1
+        # and /jobs/01 are not /jobs/1).
+        pattern = _DIGITS if param.where == "path" else _INTEGER
+        if not pattern.fullmatch(raw):
             raise ApiError(param.error_code,
                            f"{param.name} must be a whole number, got {raw[:40]!r}",
                            field=param.name)

@@ -115,7 +115,8 @@ async def test_a_csrf_token_with_non_ascii_is_refused(app: Starlette, db: Databa
 
 
 @pytest.mark.parametrize("path", ["/jobs/%D9%A1", "/jobs/\u0661", "/jobs/%C2%B2",
-                                  "/jobs/%EF%BC%91", "/jobs/%D9%A1/cancel"])
+                                  "/jobs/%EF%BC%91", "/jobs/%D9%A1/cancel", "/jobs/+1",
+                                  "/jobs/%2B1/cancel", "/jobs/01"])
 async def test_job_ids_are_ascii_digits_only(client: httpx.AsyncClient, db: Database,
                                              path: str) -> None:
     job = await core.send(db, "q")
