@@ -26,6 +26,7 @@ from api import (
     batches,
     dashboard,
     events,
+    fresh_data,
     health,
     jobs,
     metrics,
@@ -60,7 +61,7 @@ IDEMPOTENCY_SWEEP_SECONDS = 3600.0
 def all_endpoints() -> list[Endpoint]:
     return [*jobs.ENDPOINTS, *events.ENDPOINTS, *queues.ENDPOINTS, *batches.ENDPOINTS,
             *schedules.ENDPOINTS, *workers.ENDPOINTS, *analytics.ENDPOINTS,
-            *health.ENDPOINTS, *metrics.ENDPOINTS,
+            *fresh_data.ENDPOINTS, *health.ENDPOINTS, *metrics.ENDPOINTS,
             *openapi.ENDPOINTS]
 
 

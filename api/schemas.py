@@ -249,6 +249,13 @@ def _analytics() -> dict[str, Schema]:
             "missing": {"type": "array", "items": obj({
                 "source": {"type": "string"}, "reason": {"type": "string"}})},
             "duration_ms": integer(0), "job_id": nullable(ID), "batch_id": nullable(ID)}),
+        "FreshDataJob": obj({
+            "id": ID,
+            "created": {"type": "boolean", "description": (
+                "false when the user-role's job already waited or ran: that job")},
+            "user_role_id": ID,
+            "warnings": _WARNINGS,
+        }, required=["id", "created", "user_role_id"]),
     }
 
 
