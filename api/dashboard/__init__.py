@@ -4,6 +4,7 @@
     /dashboard/jobs?queue=&state=   jobs with data, error, progress, retry and cancel
     /dashboard/jobs/{id}            one job, live
     /dashboard/batches              batches with their totals
+    /dashboard/user-roles/{id}      a user-role's latest snapshot, and its Fresh data button
     /dashboard/login, /logout       a session from an API key (signed cookie)
     /docs                           the OpenAPI document, rendered in the page
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from api.dashboard import actions, pages
+from api.dashboard import actions, pages, user_roles
 from api.dashboard.view import HERE
 
 
@@ -25,6 +26,8 @@ def routes() -> list[BaseRoute]:
         Route("/dashboard/jobs", pages.jobs),
         Route("/dashboard/jobs/{id}", pages.job),
         Route("/dashboard/batches", pages.batches),
+        Route("/dashboard/user-roles", user_roles.lookup),
+        Route("/dashboard/user-roles/{id}", user_roles.user_role),
         Route("/dashboard/login", actions.login, methods=["GET", "POST"]),
         Route("/dashboard/logout", actions.logout, methods=["POST"]),
         Route("/dashboard/{kind}/{key}/{action}", actions.act, methods=["POST"]),

@@ -2,17 +2,20 @@
 
 Each post must come from this site with the session's CSRF token and a key with the
 ``write`` scope (``api/auth.authenticate``); it then calls the queue core, and redirects
-back (303) with a one-line notice of what happened. Logging in and out lives here too.
+back (303) with a one-line notice of what happened, or on to the page of what it
+started (``Done.go_to``: Fresh data shows its job). Logging in and out lives here too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from analytics import fresh
 from api.auth import authenticate, check_key
 from api.dashboard.view import (
     NOTICE_COOKIE,
@@ -31,7 +34,17 @@ from shared import queue as core
 from shared.db import Database
 
 MAX_FORM_BYTES = 16 * 1024
-Action = Callable[[Database, str], Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class Done:
+    """An action's notice and the dashboard page to show next."""
+
+    notice: str
+    go_to: str
+
+
+Action = Callable[[Database, str], Awaitable["str | Done"]]
 
 
 async def read_form(request: Request) -> dict[str, str]:
@@ -97,12 +110,23 @@ async def _disable(db: Database, key: str) -> str:
     return f"Schedule {key} disabled."
 
 
+async def _fresh_data(db: Database, key: str) -> Done:
+    user_role_id = positive_id(key)
+    if user_role_id is None:
+        raise ApiError("not_found", f"user-role {key[:40]!r} does not exist")
+    sent = await fresh.request(db, user_role_id)
+    what = "collecting now" if sent.created else "already on its way"
+    return Done(f"Fresh data for user-role {user_role_id}: job {sent.id}, {what}.",
+                f"/dashboard/jobs/{sent.id}")
+
+
 ACTIONS: dict[tuple[str, str], Action] = {
     ("jobs", "retry"): _retry_job, ("jobs", "cancel"): _cancel_job,
     ("queues", "pause"): _pause, ("queues", "resume"): _resume,
     ("queues", "cancel-waiting"): _cancel_waiting,
     ("schedules", "run"): _run_now, ("schedules", "enable"): _enable,
     ("schedules", "disable"): _disable,
+    ("user-roles", "fresh-data"): _fresh_data,
 }
 
 
@@ -112,12 +136,14 @@ async def act(request: Request) -> Response:
     action = ACTIONS.get((kind, name))
     viewer = viewer_of(request)
     form: dict[str, str] = {}
+    go_to: str | None = None
     try:
         if action is None:
             raise ApiError("not_found", f"no action {name!r} for {kind}")
         form = await read_form(request)
         authenticate(ctx, request, "write", form_token=form.get("csrf"))
-        notice = await action(ctx.db, key)
+        done = await action(ctx.db, key)
+        notice, go_to = (done.notice, done.go_to) if isinstance(done, Done) else (done, None)
     except Exception as error:
         known = translate(error)
         if known is None:
@@ -128,7 +154,7 @@ async def act(request: Request) -> Response:
             return render(request, viewer, "error.html", known.status, code=known.status,
                           message=known.message)
         notice = known.message
-    response = RedirectResponse(local_path(form.get("next")), status_code=303)
+    response = RedirectResponse(go_to or local_path(form.get("next")), status_code=303)
     response.set_cookie(NOTICE_COOKIE, notice[:300], max_age=60, httponly=True,
                         samesite="lax", secure=ctx.settings.secure_cookies, path="/")
     return response
