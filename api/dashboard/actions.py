@@ -20,6 +20,7 @@ from api.auth import authenticate, check_key
 from api.dashboard.view import (
     NOTICE_COOKIE,
     context_of,
+    id_in_path,
     local_path,
     login_redirect,
     render,
@@ -28,7 +29,6 @@ from api.dashboard.view import (
 )
 from api.errors import ApiError, translate
 from api.hosts import same_origin
-from api.parse import positive_id
 from api.session import COOKIE
 from shared import queue as core
 from shared.db import Database
@@ -58,23 +58,18 @@ async def read_form(request: Request) -> dict[str, str]:
     return {name: values[0] for name, values in parsed.items()}
 
 
-def _job_id(raw: str) -> int:
-    job_id = positive_id(raw)
-    if job_id is None:
-        raise ApiError("not_found", f"job {raw[:40]!r} does not exist")
-    return job_id
-
-
 async def _retry_job(db: Database, key: str) -> str:
-    if not await core.resume(db, [_job_id(key)]):
-        job = await core.get_job(db, _job_id(key))
+    job_id = id_in_path(key, "job")
+    if not await core.resume(db, [job_id]):
+        job = await core.get_job(db, job_id)
         return f"Job {key} is {job.state}: only failed or cancelled jobs can be retried."
     return f"Job {key} will run again."
 
 
 async def _cancel_job(db: Database, key: str) -> str:
-    if not await core.cancel(db, [_job_id(key)]):
-        job = await core.get_job(db, _job_id(key))
+    job_id = id_in_path(key, "job")
+    if not await core.cancel(db, [job_id]):
+        job = await core.get_job(db, job_id)
         return f"Job {key} is {job.state}: only waiting or active jobs can be cancelled."
     return f"Job {key} cancelled."
 
@@ -111,9 +106,7 @@ async def _disable(db: Database, key: str) -> str:
 
 
 async def _fresh_data(db: Database, key: str) -> Done:
-    user_role_id = positive_id(key)
-    if user_role_id is None:
-        raise ApiError("not_found", f"user-role {key[:40]!r} does not exist")
+    user_role_id = id_in_path(key, "user-role")
     sent = await fresh.request(db, user_role_id)
     what = "collecting now" if sent.created else "already on its way"
     return Done(f"Fresh data for user-role {user_role_id}: job {sent.id}, {what}.",

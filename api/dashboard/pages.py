@@ -12,9 +12,8 @@ from starlette.responses import Response
 from analytics import runs
 from api import cursor, wire
 from api.analytics import nightly_run
-from api.dashboard.view import Viewer, page, render
+from api.dashboard.view import Viewer, id_in_path, page, render
 from api.errors import ApiError
-from api.parse import positive_id
 from shared import queue as core
 from shared.queue.fleet import list_workers
 from shared.queue.models import ALL_STATES, FINISHED_STATES, WAITING_STATES
@@ -70,10 +69,7 @@ async def jobs(request: Request, viewer: Viewer) -> Response:
 
 @page
 async def job(request: Request, viewer: Viewer) -> Response:
-    raw = request.path_params["id"]
-    job_id = positive_id(raw)
-    if job_id is None:
-        raise ApiError("not_found", f"job {raw[:40]!r} does not exist")
+    job_id = id_in_path(request.path_params["id"], "job")
     found = await core.get_job(request.app.state.ctx.db, job_id)
     return render(request, viewer, "job.html", job=wire.job(found), waiting=WAITING_STATES,
                   finished=FINISHED_STATES)

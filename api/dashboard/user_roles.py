@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from analytics import snapshots, user_roles
-from api.dashboard.view import Viewer, page, render
+from api.dashboard.view import Viewer, id_in_path, page, render
 from api.errors import ApiError
 from api.parse import positive_id
 from shared.queue import NotFound
@@ -30,10 +30,7 @@ async def lookup(request: Request, viewer: Viewer) -> Response:
 
 @page
 async def user_role(request: Request, viewer: Viewer) -> Response:
-    raw = request.path_params["id"]
-    user_role_id = positive_id(raw)
-    if user_role_id is None:
-        raise ApiError("not_found", f"user-role {raw[:40]!r} does not exist")
+    user_role_id = id_in_path(request.path_params["id"], "user-role")
     db = request.app.state.ctx.db
     found = await user_roles.get(db, user_role_id)
     try:

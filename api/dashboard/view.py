@@ -22,7 +22,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth import Principal, session_of
 from api.context import ApiContext
-from api.errors import translate
+from api.errors import ApiError, translate
+from api.parse import positive_id
 from api.session import COOKIE, Session
 from shared.logging import get_logger
 
@@ -138,6 +139,15 @@ def page(handler: Page) -> Callable[[Request], Awaitable[Response]]:
                           message=message)
 
     return wrapped
+
+
+def id_in_path(raw: str, what: str) -> int:
+    """``raw`` as the id of a ``what`` in a dashboard URL; a malformed one names no page
+    (404), as an unknown one does."""
+    found = positive_id(raw)
+    if found is None:
+        raise ApiError("not_found", f"{what} {raw[:40]!r} does not exist")
+    return found
 
 
 def local_path(candidate: str | None, default: str = "/dashboard") -> str:
