@@ -3,16 +3,24 @@
 ``start_worker(**env)`` builds a runner from ``WorkerSettings`` (the environment
 variables of the worker, so the tests exercise the same parsing) and starts it; every
 runner started is stopped at teardown, with no grace, whatever the test did.
+
+``collect_from(**env)`` points the process's analytics collector at ``sources`` (a real
+HTTP server with the sources a, b and c) with these settings, and puts the previous
+collector back at teardown.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 
+import pytest
 import pytest_asyncio
 
+from analytics.collect import Collector
+from analytics.settings import AnalyticsSettings
 from shared.db import Database
-from worker.handlers import Handler, load
+from tests.integration.analytics.sources import FakeSources, fake_sources
+from worker.handlers import Handler, analytics, load
 from worker.runner import Runner
 from worker.settings import WorkerSettings
 
@@ -29,6 +37,7 @@ FAST = {
 }
 
 StartWorker = Callable[..., Awaitable[Runner]]
+CollectFrom = Callable[..., Collector]
 
 
 def worker_settings(**env: str) -> WorkerSettings:
@@ -54,3 +63,21 @@ async def start_worker(db: Database) -> AsyncIterator[StartWorker]:
     for runner in runners:
         if not runner.stopped.is_set():
             await runner.stop(grace=0)
+
+
+@pytest_asyncio.fixture
+async def sources() -> AsyncIterator[FakeSources]:
+    async with fake_sources() as server:
+        yield server
+
+
+@pytest.fixture
+def collect_from(sources: FakeSources) -> Iterator[CollectFrom]:
+    before = analytics.collector()
+
+    def configure(**env: str) -> Collector:
+        urls = ",".join(f"{n}={sources.base_url(n)}" for n in ("a", "b", "c"))
+        return analytics.configure(AnalyticsSettings.from_env({"MS8_SOURCES": urls, **env}))
+
+    yield configure
+    analytics.configure(before.settings)

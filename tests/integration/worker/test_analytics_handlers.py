@@ -3,19 +3,16 @@ the sources: snapshots, outputs, retries when every source fails, breaker metric
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime
 
 import pytest
-import pytest_asyncio
 from prometheus_client import generate_latest
 
 from analytics import snapshots, user_roles
-from analytics.settings import AnalyticsSettings
 from shared import queue
 from shared.db import Database
-from tests.integration.analytics.sources import FakeSources, fake_sources
-from tests.integration.worker.conftest import StartWorker
+from tests.integration.analytics.sources import FakeSources
+from tests.integration.worker.conftest import CollectFrom, StartWorker
 from tests.support import wait_until
 from worker.context import PermanentError
 from worker.handlers import analytics, collectors
@@ -26,21 +23,10 @@ DAY = date(2026, 3, 1)
 QUEUES = {"MS8_WORKER_QUEUES": "collect-analytics=20"}
 
 
-@pytest_asyncio.fixture
-async def sources() -> AsyncIterator[FakeSources]:
-    async with fake_sources() as server:
-        yield server
-
-
 @pytest.fixture
-def configured(sources: FakeSources) -> Iterator[analytics.Collector]:
-    before = analytics.collector()
-    yield analytics.configure(AnalyticsSettings.from_env({
-        "MS8_SOURCES": ",".join(f"{n}={sources.base_url(n)}" for n in ("a", "b", "c")),
-        "MS8_SOURCE_TIMEOUT": "5,b=0.5", "MS8_SOURCE_RETRY_DELAY": "0",
-        "MS8_SOURCE_BREAKER_FAILURES": "3",
-        "MS8_SOURCE_BREAKER_COOLDOWN": "3600"}))
-    analytics.configure(before.settings)
+def configured(collect_from: CollectFrom) -> analytics.Collector:
+    return collect_from(MS8_SOURCE_TIMEOUT="5,b=0.5", MS8_SOURCE_RETRY_DELAY="0",
+                        MS8_SOURCE_BREAKER_FAILURES="3", MS8_SOURCE_BREAKER_COOLDOWN="3600")
 
 
 async def ended(db: Database, ids: list[int]) -> list[queue.Job] | None:

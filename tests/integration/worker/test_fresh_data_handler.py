@@ -4,7 +4,7 @@ collect-analytics, and a run extended while a slow source is still answering."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
@@ -12,12 +12,11 @@ import pytest
 import pytest_asyncio
 
 from analytics import fresh, snapshots, user_roles
-from analytics.settings import AnalyticsSettings
 from shared import queue
 from shared.channels import decode_payload
 from shared.db import Database
-from tests.integration.analytics.sources import FakeSources, fake_sources
-from tests.integration.worker.conftest import StartWorker
+from tests.integration.analytics.sources import FakeSources
+from tests.integration.worker.conftest import CollectFrom, StartWorker
 from tests.support import wait_until
 from worker.handlers import analytics
 
@@ -25,19 +24,9 @@ DAY = date(2026, 3, 2)
 QUEUES = {"MS8_WORKER_QUEUES": "fresh-data=2"}
 
 
-@pytest_asyncio.fixture
-async def sources() -> AsyncIterator[FakeSources]:
-    async with fake_sources() as server:
-        yield server
-
-
 @pytest.fixture
-def configured(sources: FakeSources) -> Iterator[analytics.Collector]:
-    before = analytics.collector()
-    yield analytics.configure(AnalyticsSettings.from_env({
-        "MS8_SOURCES": ",".join(f"{n}={sources.base_url(n)}" for n in ("a", "b", "c")),
-        "MS8_SOURCE_TIMEOUT": "5,b=0.3", "MS8_SOURCE_RETRY_DELAY": "0"}))
-    analytics.configure(before.settings)
+def configured(collect_from: CollectFrom) -> analytics.Collector:
+    return collect_from(MS8_SOURCE_TIMEOUT="5,b=0.3", MS8_SOURCE_RETRY_DELAY="0")
 
 
 @pytest_asyncio.fixture
