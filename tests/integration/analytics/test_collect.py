@@ -129,12 +129,16 @@ async def test_a_hanging_source_opens_the_breaker_after_its_first_timeouts(
     results = await asyncio.gather(*(c.collect(http, i) for i in range(100)))
     # Four requests hold the source's slots until they time out; each of the first three
     # failures frees a slot for one more request before the fourth opens the breaker.
-    # Then everyone else (retries included) is refused at once.
-    assert 4 <= sources.requests["b"] <= 4 + 3
+    # Then everyone else (retries included) is refused at once. On a busy machine a
+    # request can time out before the source has even read it, so the source's own
+    # count is only bounded from above.
     assert all(set(r.data) == {"a", "c"} for r in results)
     assert {r.missing[0].reason for r in results} == {"timeout after 0.5 s", "circuit open"}
+    timed_out = sum(r.missing == [Missing("b", "timeout after 0.5 s")] for r in results)
+    assert 4 <= timed_out <= 4 + 3
+    assert sources.requests["b"] <= timed_out
     refused = sum(r.missing == [Missing("b", "circuit open")] for r in results)
-    assert refused >= 100 - (4 + 3)
+    assert refused == 100 - timed_out
 
 
 async def test_requests_to_a_source_stay_within_its_concurrency(
