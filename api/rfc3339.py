@@ -2,9 +2,9 @@
 
 Python's ``fromisoformat`` accepts more than RFC 3339 (no offset, week dates) and less
 (lower-case ``t``/``z``, leap seconds), so the grammar is matched here. Every valid
-timestamp is accepted: a leap second is read as the first instant of the next minute, and
-an instant outside the years 1-9999 in UTC is clamped to that range (for ``start_after``,
-any instant in the past means "now" and year 9999 means "never" all the same).
+timestamp is read: a leap second as the first instant of the next minute, and an instant
+outside the years 1-9999 in UTC as the nearest end of that range, which the validator then
+refuses with the others outside 1970-9999 (asyncpg would store those ends as infinities).
 """
 
 from __future__ import annotations

@@ -32,7 +32,9 @@ POLICY_FIELDS = (
 
 
 def dumps(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS)
+    # Naive datetimes are the infinities PostgreSQL may hold (asyncpg reads them so): UTC.
+    return orjson.dumps(value, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
+                        | orjson.OPT_NON_STR_KEYS)
 
 
 def json_response(body: Any, status: int = 200, *,

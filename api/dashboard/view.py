@@ -44,11 +44,14 @@ SECURITY_HEADERS = {
 def _when(value: datetime | None) -> str:
     if value is None:
         return "—"
+    if value.tzinfo is None:  # an infinity, as asyncpg reads it: never shift it
+        value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") + "Z"
 
 
 def _pretty(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_UTC_Z).decode()
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_UTC_Z
+                        | orjson.OPT_NAIVE_UTC).decode()
 
 
 TEMPLATES = Environment(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -27,6 +27,9 @@ MAX_RETRY_DELAY_SECONDS = 7 * 86400
 MAX_RUN_TIMEOUT_SECONDS = 7 * 86400
 MAX_SINGLETON_KEY = 200
 MAX_DATA_BYTES = 1024 * 1024
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+TIME_RANGE_MESSAGE = "must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z"
 MAX_MESSAGE = 1000
 MAX_ID = 2**63 - 1
 
@@ -86,7 +89,18 @@ def start_after(value: Any) -> datetime:
         raise InvalidInput("start_after", f"must be a datetime, got {value!r}")
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput("start_after", "must carry a timezone (naive datetimes are ambiguous)")
+    if not in_time_range(value):
+        raise InvalidInput("start_after", TIME_RANGE_MESSAGE)
     return value
+
+
+def in_time_range(value: datetime) -> bool:
+    """Within 1970-9999 in UTC. The extremes Python allows are what asyncpg writes as
+    -infinity and infinity, which read back without a zone, so they never get that far."""
+    try:
+        return EARLIEST <= value <= LATEST
+    except OverflowError:
+        return False
 
 
 def delay(value: Any) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -52,3 +53,14 @@ def test_job_spec_refuses_start_after_and_delay_together() -> None:
 def test_a_trailing_newline_does_not_sneak_past_the_pattern(name: str) -> None:
     with pytest.raises(InvalidInput):
         check.queue_name(name)
+
+
+@pytest.mark.parametrize("value", [
+    datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC),
+    datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC),
+    datetime(1, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1)))])
+def test_start_after_outside_1970_to_9999_is_refused(value: datetime) -> None:
+    """asyncpg writes Python's extremes as -infinity and infinity."""
+    with pytest.raises(InvalidInput, match="between 1970"):
+        check.start_after(value)
+    assert check.start_after(datetime(1970, 1, 1, tzinfo=UTC))

@@ -239,3 +239,42 @@ async def test_wrong_logins_count_as_failures(db_url: str) -> None:
             assert wrong.status_code == 401
         assert (await client.post("/dashboard/login",
                                   data={"key": WRITER_SECRET})).status_code == 429
+
+
+@pytest.mark.parametrize("instant", [
+    "0001-01-01T00:00:00Z", "0001-01-01T00:30:00+01:00", "9999-12-31T23:59:59-01:00",
+    "1969-12-31T23:59:59Z", "0000-01-01T00:00:00Z"])
+async def test_timestamps_outside_1970_to_9999_are_refused(client: httpx.AsyncClient,
+                                                           db: Database, instant: str) -> None:
+    for path, body in [("/jobs", {"queue": "q", "start_after": instant}),
+                       ("/jobs/bulk", {"jobs": [{"queue": "q", "start_after": instant}]})]:
+        response = await client.post(path, json=body)
+        assert response.status_code == 422, response.text
+        assert "start_after" in response.json()["field"]
+    assert await core.count_jobs(db) == {}
+
+
+async def test_the_edges_of_the_range_are_kept_as_sent(client: httpx.AsyncClient) -> None:
+    for instant in ["1970-01-01T00:00:00Z", "9999-12-31T23:59:59Z"]:
+        sent = await client.post("/jobs", json={"queue": "q", "start_after": instant})
+        assert sent.status_code == 201, sent.text
+        got = await client.get(f"/jobs/{sent.json()['id']}")
+        assert got.json()["start_after"] == instant
+
+
+@pytest.mark.parametrize("stored", ["-infinity", "infinity"])
+async def test_a_job_stored_at_an_infinity_still_shows(client: httpx.AsyncClient,
+                                                       dev_app: Starlette, db: Database,
+                                                       stored: str) -> None:
+    """Rows written before the range was checked: JSON says UTC, the page renders."""
+    job = await core.send(db, "q")
+    async with db.pool.acquire() as conn:
+        await conn.execute(f"UPDATE {db.schema}.jobs SET start_after = $1::text::timestamptz "
+                           "WHERE id = $2", stored, job.id)
+    body = (await client.get(f"/jobs/{job.id}")).json()
+    assert body["start_after"] in ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z")
+    async with client_for(dev_app, base=LOCAL) as browser:
+        page = await browser.get(f"/dashboard/jobs/{job.id}")
+        assert page.status_code == 200, page.text
+        listing = await browser.get("/dashboard/jobs")
+        assert listing.status_code == 200, listing.text
