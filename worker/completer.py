@@ -82,6 +82,7 @@ class Completer:
         self._now = asyncio.Event()
         self._empty = asyncio.Event()
         self._empty.set()
+        self._sending: set[int] = set()  # id() of the items of the flush under way
         self.failed_flushes = 0
 
     def __len__(self) -> int:
@@ -104,13 +105,19 @@ class Completer:
         if len(self):
             self._now.set()
 
-    def forget(self, job_ids: Iterable[int]) -> None:
-        """Drop stale results of jobs that were fetched again."""
+    def forget(self, job_ids: Iterable[int]) -> list[Job]:
+        """Drop stale results of jobs that were fetched again; returns the jobs whose
+        results were dropped unsent. A result of the flush under way is already sent: the
+        flush still reports what became of it when it ends."""
+        dropped = []
         for job_id in job_ids:
-            self._completions.pop(job_id, None)
-            self._failures.pop(job_id, None)
+            for pending in (self._completions, self._failures):
+                item = pending.pop(job_id, None)
+                if item is not None and id(item) not in self._sending:
+                    dropped.append(item[0])
         if not len(self):
             self._empty.set()
+        return dropped
 
     def _added(self) -> None:
         self._empty.clear()
@@ -159,6 +166,13 @@ class Completer:
         failures = list(self._failures.values())[: self._max_batch]
         if not completions and not failures:
             return True
+        self._sending = {id(item) for item in completions + failures}
+        try:
+            return await self._flush(completions, failures)
+        finally:
+            self._sending = set()
+
+    async def _flush(self, completions: list[_Item], failures: list[_Item]) -> bool:
         try:
             saved = await self._send(completions, failures)
         except Exception as error:
@@ -242,14 +256,16 @@ class Completer:
             return {}
 
     def _done(self, items: list[_Item], saved: dict[int, str]) -> None:
-        """Forget reported items (unless replaced meanwhile) and free their slots."""
+        """Forget reported items (unless replaced meanwhile) and say what became of each,
+        even of one that went stale while it was being sent (its job fetched again: the
+        reply can come after the new attempt's fetch)."""
         finished = []
         for item in items:
             job = item[0]
             for pending in (self._completions, self._failures):
                 if pending.get(job.id) is item:
                     del pending[job.id]
-                    finished.append((job, saved.get(job.id, DROPPED)))
+            finished.append((job, saved.get(job.id, DROPPED)))
         if not len(self):
             self._empty.set()
         if finished:

@@ -45,30 +45,31 @@ class Endings:
         self._metrics = metrics
         self._worker_id = worker_id
         self._level = level
+        # By attempt (the Job fetched), never by job id: a job fetched again may end
+        # here before the report of its previous attempt comes back.
         self._pending: dict[int, _Pending] = {}
 
     def reporting(self, job: Job, outcome: Outcome) -> None:
         """The outcome went to the completer; it counts once saved."""
-        self._pending[job.id] = _Pending(job, outcome)
+        self._pending[id(job)] = _Pending(job, outcome)
 
     def retrying(self, job: Job, at: datetime) -> None:
         """The saved failure sent the job to retry at ``at``."""
-        pending = self._pending.get(job.id)
-        if pending is not None and pending.job is job:
+        pending = self._pending.get(id(job))
+        if pending is not None:
             pending.retry_at = at
 
-    def forget(self, job_ids: Iterable[int]) -> None:
-        """Results dropped as stale (their jobs were fetched again): never saved."""
-        for job_id in job_ids:
-            self._pending.pop(job_id, None)
+    def forget(self, jobs: Iterable[Job]) -> None:
+        """Results the completer dropped unsent as stale: never saved."""
+        for job in jobs:
+            self._pending.pop(id(job), None)
 
     def saved(self, job: Job, state: str) -> None:
         """The completer reported ``job``'s result: ``state`` is what became of it
         (completed, retry, failed, lost or dropped)."""
-        pending = self._pending.get(job.id)
-        if pending is None or pending.job is not job:
+        pending = self._pending.pop(id(job), None)
+        if pending is None:
             return
-        del self._pending[job.id]
         outcome = pending.outcome
         if state == COMPLETED or state == LOST_SAVED or state == DROPPED:
             kind = state

@@ -281,8 +281,7 @@ class Runner:
         self.wakeup.fetched(wanted, got)
         if jobs:
             # Results still pending for these ids belong to attempts that are over.
-            self.completer.forget(job.id for job in jobs)
-            self.endings.forget(job.id for job in jobs)
+            self.endings.forget(self.completer.forget(job.id for job in jobs))
             for job in jobs:
                 self.slots.take(job)
                 self.executor.start(job)

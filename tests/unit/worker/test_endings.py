@@ -83,17 +83,22 @@ def test_a_refused_completion_counts_as_failed(metrics: WorkerMetrics) -> None:
     assert logs[0]["event"] == "job failed for good" and logs[0]["log_level"] == "warning"
 
 
-def test_stale_results_and_other_attempts_are_not_counted(metrics: WorkerMetrics) -> None:
+def test_each_attempt_counts_once_even_when_the_next_one_is_fetched_first(
+    metrics: WorkerMetrics,
+) -> None:
+    """A job retried at once can be fetched again before the report of its previous
+    attempt comes back: both attempts count, each once; a result dropped unsent, none."""
     endings = Endings(metrics, "w1")
-    first, again = job(1, attempt=1), job(1, attempt=2)
-    endings.reporting(first, Outcome("completed", 0.1))
-    endings.forget([1])
-    endings.saved(first, "completed")
+    first, again, stale = job(1, attempt=1), job(1, attempt=2), job(2)
+    endings.reporting(first, Outcome("failed", 0.1, failure=Failure(1, "x")))
     endings.reporting(again, Outcome("completed", 0.1))
-    endings.saved(first, "completed")  # the old attempt's object: not this result
-    assert count(metrics, "completed") == 0
+    endings.saved(first, "retry")
     endings.saved(again, "completed")
-    assert count(metrics, "completed") == 1
+    endings.saved(first, "retry")  # told twice: counted once
+    endings.reporting(stale, Outcome("completed", 0.1))
+    endings.forget([stale])
+    endings.saved(stale, "completed")
+    assert (count(metrics, "failed"), count(metrics, "completed")) == (1, 1)
 
 
 def test_a_report_that_found_the_job_gone_counts_as_lost(metrics: WorkerMetrics) -> None:
