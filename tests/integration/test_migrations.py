@@ -136,10 +136,15 @@ async def test_old_code_runs_on_a_newer_schema_only_across_compatible_migrations
         await conn.close()
 
 
+@pytest.mark.parametrize("newest", [ADDITIVE, ADDITIVE.replace("compatible: previous",
+                                                                 "breaking")],
+                         ids=["compatible", "breaking"])
 async def test_new_code_on_an_older_schema_refuses_unless_it_may_migrate(
-    db_url: str, tmp_path: Path,
+    db_url: str, tmp_path: Path, newest: str,
 ) -> None:
-    new = discover(migrations_dir(tmp_path, ADDITIVE))
+    """Whatever the missing migration is, new code needs it: in production (no automatic
+    migration) it refuses until the release step has run."""
+    new = discover(migrations_dir(tmp_path, newest))
     queries = Queries.load("older_schema")
     conn = await asyncpg.connect(db_url)
     try:
