@@ -69,6 +69,7 @@ class Lab:
     stub: StubServer
     processes: Processes
     scale: Scale
+    source_names: tuple[str, ...] = DEFAULT_SOURCE_NAMES
     _started: int = field(default=0)
 
     # ------------------------------------------------------------------ processes
@@ -77,7 +78,7 @@ class Lab:
         """Start a worker with a new id, serving the MS8 queues against the stub."""
         self._started += 1
         name = f"w{self._started}"
-        sources = ",".join(f"{s}={self.stub.base_url(s)}" for s in DEFAULT_SOURCE_NAMES)
+        sources = ",".join(f"{s}={self.stub.base_url(s)}" for s in self.source_names)
         return self.processes.start("worker", "--queues", queues, "--id", name, name=name,
                                     **{**WORKER_ENV, "MS8_SOURCES": sources, **env})
 
@@ -121,7 +122,7 @@ class Lab:
 
     async def sources(self, **changes: Any) -> None:
         """Change every source of the stub alike (latency_ms, failure_rate, mode)."""
-        for source in DEFAULT_SOURCE_NAMES:
+        for source in self.source_names:
             await self.stub.set(source, **changes)
 
     # ------------------------------------------------------------------ the night
