@@ -19,7 +19,7 @@ from tests.e2e.chaos.lab import Lab
 from tests.e2e.chaos.record import record
 from tests.stub_server import running_stub
 
-pytestmark = [pytest.mark.chaos, pytest.mark.slow]
+pytestmark = [pytest.mark.chaos(ci=False), pytest.mark.slow]
 
 BAD = {"skills-engine": "hang", "course-builder": "garbage", "assessment": "huge",
        "learner-ai": "drip"}

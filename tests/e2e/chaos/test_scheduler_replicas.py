@@ -23,7 +23,7 @@ from tests.e2e.chaos.record import record
 from tests.e2e.processes import Process
 from tests.support import wait_until
 
-pytestmark = [pytest.mark.chaos, pytest.mark.slow]
+pytestmark = [pytest.mark.chaos(ci=False), pytest.mark.slow]
 
 CRON = "*/3 * * * * *"
 # No catch-up of the seeded 02:00 fire time: only the firings of this test count.

@@ -22,7 +22,7 @@ from tests.e2e.chaos.lab import Lab
 from tests.e2e.chaos.record import record
 from tests.support import wait_until
 
-pytestmark = [pytest.mark.chaos, pytest.mark.slow]
+pytestmark = [pytest.mark.chaos(ci=False), pytest.mark.slow]
 
 
 async def test_every_worker_sigtermed_mid_batch_hands_its_jobs_back_unspent(lab: Lab) -> None:
