@@ -7,12 +7,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.integration.api.server import ROOT, api_process
+from tests.support import free_port
 
 SECRET = "contract-secret-0123456789abcdefghij"
 KEYS = {"MS8_API_KEYS": f"contract:{SECRET}:read,write", "MS8_ENV": "production"}
@@ -69,3 +71,60 @@ def test_sigterm_with_a_stream_open(db_url: str, tmp_path: Path) -> None:
             api.process.send_signal(signal.SIGTERM)
             assert api.process.wait(20) == 0
         assert "password" not in api.log().lower()
+
+
+def _start_api(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    full = {**os.environ, "MS8_LOG_FORMAT": "json", "PORT": str(free_port()),
+            "MS8_API_HOST": "127.0.0.1", **KEYS, **env}
+    with log_path.open("wb") as log:
+        return subprocess.Popen([sys.executable, "-m", "api"], cwd=ROOT, env=full,
+                                stdout=log, stderr=subprocess.STDOUT)
+
+
+def _wait_for_line(process: subprocess.Popen[bytes], log_path: Path, text: str) -> None:
+    deadline = time.monotonic() + 60
+    while text not in log_path.read_text(errors="replace"):
+        assert process.poll() is None, log_path.read_text(errors="replace")[-3000:]
+        assert time.monotonic() < deadline, f"no {text!r} in the log"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_an_api_still_waiting_for_its_database(
+        tmp_path: Path, sig: signal.Signals) -> None:
+    """Start-up while the database is down waits for it, but never past a stop."""
+    log_path = tmp_path / "api.log"
+    nobody = f"postgresql://ms8:x@127.0.0.1:{free_port()}/ms8"
+    process = _start_api({"DATABASE_URL": nobody}, log_path)
+    try:
+        _wait_for_line(process, log_path, "database unreachable")
+        process.send_signal(sig)
+        code = process.wait(15)  # raises TimeoutExpired, failing the test, if ignored
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    # Stopped before it served: by the signal's default action, or as an interrupt.
+    expected = {0, -signal.SIGTERM} if sig == signal.SIGTERM else {0, 130}
+    assert code in expected, log_path.read_text(errors="replace")[-3000:]
+
+
+@pytest.mark.parametrize("query, names", [("sslmode=bogus", "sslmode"),
+                                          ("sslrootcert=/nonexistent/ca.pem&sslmode=verify-full",
+                                           "sslrootcert")])
+def test_a_database_url_that_cannot_work_stops_the_api(
+        tmp_path: Path, query: str, names: str) -> None:
+    log_path = tmp_path / "api.log"
+    url = f"postgresql://ms8:x@127.0.0.1:{free_port()}/ms8?{query}"
+    process = _start_api({"DATABASE_URL": url}, log_path)
+    try:
+        code = process.wait(30)  # never a retry loop on a configuration error
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    log = log_path.read_text(errors="replace")
+    assert code == 2, log[-3000:]
+    assert names in log
+    assert "Traceback" not in log, log[-3000:]
+    assert "x@" not in log  # the password stays out
