@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
         "a queue without '=N' gets --concurrency (default: every queue with a handler) "
         "[MS8_WORKER_QUEUES]"))
     p.add_argument("--concurrency", metavar="N", help=(
-        "default jobs at once per queue (10) [MS8_WORKER_CONCURRENCY]"))
+        "jobs at once per queue not given '=N' (default: what the queue's handler declares, "
+        "else 10) [MS8_WORKER_CONCURRENCY]"))
     p.add_argument("--id", dest="worker_id", metavar="ID", help=(
         "worker id in the registry and on its jobs (default host-pid-random) [MS8_WORKER_ID]"))
     p.add_argument("--handlers", metavar="MODULES", help=(

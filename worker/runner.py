@@ -62,7 +62,7 @@ from worker.executor import (
     Executor,
     Outcome,
 )
-from worker.handlers import Handler, HandlerError, select
+from worker.handlers import Handler, HandlerError, concurrencies, select
 from worker.heartbeat import Heartbeat
 from worker.liveness import SessionLock
 from worker.maintenance.batches import BatchFinisher
@@ -92,7 +92,7 @@ class Runner:
         self.settings = settings
         self.worker_id = settings.worker_id
         self.handlers = self.check(settings, handlers)
-        self.concurrency = settings.concurrency_of(handlers)
+        self.concurrency = settings.concurrency_of(handlers, concurrencies())
         self.metrics = metrics or WorkerMetrics()
         self.slots = Slots(self.concurrency, self.metrics)
         self._backlog_limit = 2 * settings.complete_batch
@@ -149,7 +149,7 @@ class Runner:
     @staticmethod
     def check(settings: WorkerSettings, handlers: Mapping[str, Handler]) -> dict[str, Handler]:
         """The handlers of the queues to run; raises ``HandlerError`` naming what is wrong."""
-        queues = settings.concurrency_of(handlers)
+        queues = settings.concurrency_of(handlers, concurrencies())
         if not queues:
             raise HandlerError("no queue to run: no handler is registered")
         return select(handlers, queues)

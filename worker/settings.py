@@ -35,10 +35,12 @@ MAX_CONCURRENCY = 10_000
 DAY = 86400.0
 
 
-def parse_queues(name: str, raw: tuple[str, ...], default: int) -> Mapping[str, int]:
+def parse_queues(
+    name: str, raw: tuple[str, ...], default: int | None,
+) -> Mapping[str, int | None]:
     """``("collect-analytics=20", "fresh-data")`` → {"collect-analytics": 20,
-    "fresh-data": default}."""
-    queues: dict[str, int] = {}
+    "fresh-data": default} (None: the queue's default, resolved by ``concurrency_of``)."""
+    queues: dict[str, int | None] = {}
     for item in raw:
         queue, sep, count = item.partition("=")
         queue = queue.strip()
@@ -74,8 +76,11 @@ def default_worker_id() -> str:
 class WorkerSettings:
     """How one worker process runs. Durations are in seconds."""
 
-    # {queue: concurrency}; empty means every queue that has a handler, at ``concurrency``.
-    queues: Mapping[str, int]
+    # {queue: concurrency, or None for the queue's default}; empty means every queue that
+    # has a handler, each at its default.
+    queues: Mapping[str, int | None]
+    # The default of a queue whose handler declares none; when set explicitly
+    # (``concurrency_given``), the concurrency of every queue not given one by name.
     concurrency: int
     worker_id: str
     # Extra modules to import for their @handler registrations.
@@ -115,13 +120,15 @@ class WorkerSettings:
     metrics_port: int | None
     # The level of the log line of an ordinary job end (final failures: warning).
     job_log_level: str
+    concurrency_given: bool = False  # MS8_WORKER_CONCURRENCY (or --concurrency) was set
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
         env = os.environ if env is None else env
         concurrency = env_int(env, "MS8_WORKER_CONCURRENCY", 10, low=1, high=MAX_CONCURRENCY)
-        queues = parse_queues(
-            "MS8_WORKER_QUEUES", env_list(env, "MS8_WORKER_QUEUES"), concurrency)
+        concurrency_given = env_str(env, "MS8_WORKER_CONCURRENCY") is not None
+        queues = parse_queues("MS8_WORKER_QUEUES", env_list(env, "MS8_WORKER_QUEUES"),
+                              concurrency if concurrency_given else None)
         worker_id = env_str(env, "MS8_WORKER_ID") or default_worker_id()
         if len(worker_id) > 200:
             raise SettingsError(
@@ -183,10 +190,16 @@ class WorkerSettings:
                 env, "MS8_BATCH_CHECK_SECONDS", 300.0, low=0.05, high=DAY),
             metrics_port=port or None,
             job_log_level=env_choice(env, "MS8_JOB_LOG_LEVEL", "info", ("debug", "info")),
+            concurrency_given=concurrency_given,
         )
 
-    def concurrency_of(self, handled: Mapping[str, object]) -> dict[str, int]:
-        """The queues to run: those asked for, or every queue with a handler."""
-        if self.queues:
-            return dict(self.queues)
-        return {queue: self.concurrency for queue in sorted(handled)}
+    def concurrency_of(
+        self, handled: Mapping[str, object], declared: Mapping[str, int] | None = None,
+    ) -> dict[str, int]:
+        """The queues to run (those asked for, or every queue with a handler) and their
+        concurrency: as asked for by name, else ``MS8_WORKER_CONCURRENCY`` when it was
+        set, else what the queue's handler declares (``declared``), else 10."""
+        declared = {} if declared is None or self.concurrency_given else declared
+        wanted = self.queues or dict.fromkeys(sorted(handled))
+        return {queue: declared.get(queue, self.concurrency) if n is None else n
+                for queue, n in wanted.items()}

@@ -8,6 +8,10 @@ queue, write a module here and add it to ``BUILTIN_MODULES``.
 One queue has exactly one handler: registering a second one for a queue is an error,
 so two modules can never silently fight over a queue.
 
+A handler may declare how many of its jobs a worker runs at once by default
+(``@handler("collect-analytics", concurrency=100)``: its runs mostly wait on other
+services); ``MS8_WORKER_QUEUES`` and ``MS8_WORKER_CONCURRENCY`` still override it.
+
 A handler module may also add Prometheus collectors of its own (``add_collector``); the
 worker serves them with its metrics (the analytics sources' breakers, say).
 """
@@ -21,6 +25,7 @@ from typing import Any, TypeVar
 
 from shared.queue.validation import QUEUE_NAME
 from worker.context import JobContext, PermanentError
+from worker.settings import MAX_CONCURRENCY
 
 Handler = Callable[[JobContext], Awaitable[Any]]
 H = TypeVar("H", bound=Handler)
@@ -38,12 +43,19 @@ class Handlers:
 
     def __init__(self) -> None:
         self._by_queue: dict[str, Handler] = {}
+        self._concurrency: dict[str, int] = {}
         self._collectors: list[Any] = []
 
-    def register(self, queue: str) -> Callable[[H], H]:
-        """Decorator: ``@handlers.register("sleep")`` makes the function run jobs of "sleep"."""
+    def register(self, queue: str, *, concurrency: int | None = None) -> Callable[[H], H]:
+        """Decorator: ``@handlers.register("sleep")`` makes the function run jobs of "sleep"
+        (``concurrency``: how many at once in a worker, unless configured otherwise)."""
         if not QUEUE_NAME.match(queue):
             raise HandlerError(f"{queue!r} is not a queue name")
+        if concurrency is not None and not (
+                isinstance(concurrency, int) and 1 <= concurrency <= MAX_CONCURRENCY):
+            raise HandlerError(
+                f"the concurrency of {queue!r} must be a whole number from 1 to "
+                f"{MAX_CONCURRENCY}, got {concurrency!r}")
 
         def decorate(function: H) -> H:
             existing = self._by_queue.get(queue)
@@ -52,12 +64,18 @@ class Handlers:
                     f"queue {queue!r} already has a handler: "
                     f"{existing.__module__}.{existing.__qualname__}")
             self._by_queue[queue] = function
+            if concurrency is not None:
+                self._concurrency[queue] = concurrency
             return function
 
         return decorate
 
     def snapshot(self) -> Mapping[str, Handler]:
         return MappingProxyType(dict(self._by_queue))
+
+    def concurrencies(self) -> Mapping[str, int]:
+        """{queue: concurrency} that handlers declared."""
+        return MappingProxyType(dict(self._concurrency))
 
     def add_collector(self, collector: Any) -> None:
         """Serve a ``prometheus_client`` collector with the worker's metrics."""
@@ -71,6 +89,7 @@ class Handlers:
 registry = Handlers()
 handler = registry.register
 add_collector = registry.add_collector
+concurrencies = registry.concurrencies
 collectors = registry.collectors
 
 
@@ -97,5 +116,5 @@ def select(handlers: Mapping[str, Handler], queues: Iterable[str]) -> dict[str, 
 
 __all__ = [
     "BUILTIN_MODULES", "Handler", "HandlerError", "Handlers", "JobContext", "PermanentError",
-    "add_collector", "collectors", "handler", "load", "registry", "select",
+    "add_collector", "collectors", "concurrencies", "handler", "load", "registry", "select",
 ]

@@ -29,6 +29,23 @@ def test_queues_with_and_without_concurrency() -> None:
     assert WorkerSettings.from_env({}).concurrency_of({"b": 1, "a": 2}) == {"a": 10, "b": 10}
 
 
+def test_a_handler_declared_concurrency_is_its_queue_default() -> None:
+    declared = {"collect-analytics": 100}
+    handled = {"collect-analytics": object(), "echo": object()}
+    every = WorkerSettings.from_env({})
+    assert every.concurrency_of(handled, declared) == {"collect-analytics": 100, "echo": 10}
+    named = WorkerSettings.from_env({"MS8_WORKER_QUEUES": "collect-analytics,echo=3"})
+    assert named.concurrency_of(handled, declared) == {"collect-analytics": 100, "echo": 3}
+    # Said by name, or for every queue: what the operator set wins over the handler.
+    by_name = WorkerSettings.from_env({"MS8_WORKER_QUEUES": "collect-analytics=7"})
+    assert by_name.concurrency_of(handled, declared) == {"collect-analytics": 7}
+    given = WorkerSettings.from_env({"MS8_WORKER_CONCURRENCY": "4"})
+    assert given.concurrency_of(handled, declared) == {"collect-analytics": 4, "echo": 4}
+    listed = WorkerSettings.from_env({"MS8_WORKER_CONCURRENCY": "4",
+                                      "MS8_WORKER_QUEUES": "collect-analytics"})
+    assert listed.concurrency_of(handled, declared) == {"collect-analytics": 4}
+
+
 @pytest.mark.parametrize(("env", "message"), [
     ({"MS8_WORKER_QUEUES": "Bad"}, "MS8_WORKER_QUEUES: 'Bad' is not a queue name"),
     ({"MS8_WORKER_QUEUES": "a=x"}, "concurrency of 'a' must be a whole number, got 'x'"),
@@ -76,6 +93,14 @@ def test_handlers_register_once_per_queue_and_selection_names_what_exists() -> N
 
     with pytest.raises(HandlerError, match="is not a queue name"):
         handlers.register("Not A Queue")
+    with pytest.raises(HandlerError, match="concurrency of 'two' must be a whole number"):
+        handlers.register("two", concurrency=0)
+
+    @handlers.register("three", concurrency=30)
+    async def three(ctx: object) -> None:
+        return None
+
+    assert dict(handlers.concurrencies()) == {"three": 30}
     assert select(handlers.snapshot(), ["one"]) == {"one": one}
     with pytest.raises(HandlerError, match=r"no handler for queue 'two' \(handlers exist for: one"):
         select(handlers.snapshot(), ["two"])
