@@ -36,9 +36,13 @@ Progress = Callable[[int, int], Awaitable[object]]
 # Declared before the first send, so an operator's later change of a queue wins. A
 # collection whose every source failed retries twice, after 60 s then 120 s (with
 # jitter), then fails; a run is bounded by its sources' timeouts, well under 5 minutes.
+# At most COLLECT_FLEET_LIMIT collections run at once in the whole fleet, so no source
+# gets more than that many requests at once however many workers run (two workers run
+# 100 each by default: the limit binds from the third on).
+COLLECT_FLEET_LIMIT = 200
 QUEUE_POLICIES = {
     COLLECT_QUEUE: {"retry_limit": 2, "retry_delay_seconds": 60.0, "retry_backoff": True,
-                    "run_timeout_seconds": 300.0},
+                    "run_timeout_seconds": 300.0, "fleet_limit": COLLECT_FLEET_LIMIT},
     DONE_QUEUE: {"retry_limit": 2, "retry_delay_seconds": 60.0, "retry_backoff": True,
                  "run_timeout_seconds": 300.0},
 }

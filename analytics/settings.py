@@ -30,7 +30,7 @@ class Source:
     name: str
     base_url: str
     timeout: float = 10.0          # seconds per attempt, connect to last byte
-    concurrency: int = 25          # requests at once from one worker process
+    concurrency: int = 50          # requests at once from one worker process
     breaker_failures: int = 5      # consecutive failures that open the breaker
     breaker_cooldown: float = 30.0  # seconds open before one probe is let through
 
@@ -55,7 +55,7 @@ class AnalyticsSettings:
         urls = parse_sources("MS8_SOURCES", env_str(env, "MS8_SOURCES", DEFAULT_SOURCES) or "")
         names = tuple(urls)
         timeout = per_source(env, "MS8_SOURCE_TIMEOUT", names, 10.0, float, 0.05, 3600.0)
-        concurrency = per_source(env, "MS8_SOURCE_CONCURRENCY", names, 25, int, 1, 10_000)
+        concurrency = per_source(env, "MS8_SOURCE_CONCURRENCY", names, 50, int, 1, 10_000)
         failures = per_source(env, "MS8_SOURCE_BREAKER_FAILURES", names, 5, int, 1, 10_000)
         cooldown = per_source(env, "MS8_SOURCE_BREAKER_COOLDOWN", names, 30.0, float,
                               0.01, 86400.0)
@@ -67,7 +67,7 @@ class AnalyticsSettings:
             retry_delay=env_float(env, "MS8_SOURCE_RETRY_DELAY", 0.2, low=0, high=60),
             max_bytes=env_int(env, "MS8_SOURCE_MAX_BYTES", 256 * 1024, low=1024,
                               high=64 * 1024 * 1024),
-            fanout_chunk=env_int(env, "MS8_FANOUT_CHUNK", 1000, low=1, high=50_000),
+            fanout_chunk=env_int(env, "MS8_FANOUT_CHUNK", 5000, low=1, high=50_000),
         )
 
 

@@ -47,6 +47,9 @@ from worker.context import JobContext, PermanentError
 from worker.handlers import add_collector, handler
 
 PROGRESS_AFTER_SECONDS = 10.0
+# A run is ~50 ms of waiting on the sources and little CPU, so a worker runs many at
+# once; the queue's fleet limit (analytics.fanout) bounds the fleet as a whole.
+COLLECT_CONCURRENCY = 100
 
 
 class AllSourcesFailed(RuntimeError):
@@ -83,7 +86,7 @@ def collect_input(data: Any) -> tuple[int, date]:
     return user_role_id, day
 
 
-@handler(fanout.COLLECT_QUEUE)
+@handler(fanout.COLLECT_QUEUE, concurrency=COLLECT_CONCURRENCY)
 async def collect_analytics(ctx: JobContext) -> dict[str, Any]:
     user_role_id, day = collect_input(ctx.data)
     started = time.monotonic()

@@ -14,9 +14,9 @@ def test_defaults_are_the_four_sources_of_the_local_stub() -> None:
     assert [src.base_url for src in s.sources] == [
         f"http://127.0.0.1:8090/{name}" for name in DEFAULT_SOURCE_NAMES]
     assert {(src.timeout, src.concurrency, src.breaker_failures, src.breaker_cooldown)
-            for src in s.sources} == {(10.0, 25, 5, 30.0)}
+            for src in s.sources} == {(10.0, 50, 5, 30.0)}
     assert s.sources[0].url(42) == "http://127.0.0.1:8090/skills-engine/user-roles/42"
-    assert (s.retry_delay, s.max_bytes, s.fanout_chunk) == (0.2, 256 * 1024, 1000)
+    assert (s.retry_delay, s.max_bytes, s.fanout_chunk) == (0.2, 256 * 1024, 5000)
 
 
 def test_sources_and_per_source_overrides() -> None:
@@ -30,7 +30,7 @@ def test_sources_and_per_source_overrides() -> None:
     a, b = s.sources
     assert (a.name, a.base_url, b.base_url) == ("a", "http://h:1/a", "https://x.example/b")
     assert (a.timeout, b.timeout) == (3.0, 30.0)
-    assert (a.concurrency, b.concurrency) == (2, 25)
+    assert (a.concurrency, b.concurrency) == (2, 50)
     assert (a.breaker_failures, b.breaker_failures) == (7, 1)
     assert a.breaker_cooldown == b.breaker_cooldown == 0.5
     assert isinstance(a.concurrency, int) and isinstance(a.timeout, float)
