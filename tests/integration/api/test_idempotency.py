@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+from asgi_lifespan import LifespanManager
 
+from api.app import create_app
 from shared import queue as core
 from shared.db import Database
-from tests.integration.api.conftest import READER_SECRET
+from tests.conftest import test_settings as settings_for
+from tests.integration.api.conftest import WRITER, WRITER_SECRET, api_settings, client_for
 
 
 async def test_same_key_returns_the_first_response(client: httpx.AsyncClient,
@@ -45,20 +48,29 @@ async def test_concurrent_requests_send_once(client: httpx.AsyncClient, db: Data
     assert (await core.count_jobs(db))["q"]["created"] == 20
 
 
-async def test_keys_belong_to_their_client(client: httpx.AsyncClient,
-                                           anonymous: httpx.AsyncClient, db: Database) -> None:
-    await client.put("/queues/q", json={})
-    mine = await client.post("/batches", json={"jobs": [{"queue": "q"}]},
-                             headers={"Idempotency-Key": "same"})
-    assert mine.status_code == 201
-    theirs = await anonymous.post(
-        "/batches", json={"jobs": [{"queue": "q"}]},
-        headers={"Idempotency-Key": "same", "X-API-Key": READER_SECRET})
-    assert theirs.status_code == 403  # the reader may not write at all
-    replay = await client.post("/batches", json={"jobs": [{"queue": "q"}]},
-                               headers={"Idempotency-Key": "same"})
-    assert replay.json() == mine.json()
-    assert (await core.count_jobs(db))["q"]["created"] == 1
+async def test_keys_belong_to_their_client(db_url: str, db: Database) -> None:
+    """Two clients with the same scope sending the same key and body: two jobs, each
+    client told its own, and each replay answered with that client's first response."""
+    other_secret = "second-writer-0123456789abcdefghijkl"
+    app = create_app(settings_for(db_url, MS8_ENV="production"), api_settings(
+        MS8_API_KEYS=f"writer:{WRITER_SECRET}:read,write;second:{other_secret}:read,write"))
+    headers = {"Idempotency-Key": "same"}
+    body = {"jobs": [{"queue": "q", "data": {"n": 1}}]}
+    async with LifespanManager(app), client_for(app, WRITER) as mine, \
+            client_for(app, {"Authorization": f"Bearer {other_secret}"}) as theirs:
+        first = await mine.post("/batches", json=body, headers=headers)
+        second = await theirs.post("/batches", json=body, headers=headers)
+        assert (first.status_code, second.status_code) == (201, 201), second.text
+        assert first.json()["id"] != second.json()["id"]
+        assert "idempotent-replayed" not in second.headers
+        for client, response in ((mine, first), (theirs, second)):
+            replay = await client.post("/batches", json=body, headers=headers)
+            assert replay.json() == response.json()
+        single = [await c.post("/jobs", json={"queue": "s"}, headers={"Idempotency-Key": "j"})
+                  for c in (mine, theirs)]
+        assert single[0].json()["id"] != single[1].json()["id"]
+    counts = await core.count_jobs(db)
+    assert (counts["q"]["created"], counts["s"]["created"]) == (2, 2)
 
 
 async def test_failed_request_keeps_no_key(client: httpx.AsyncClient, db: Database) -> None:

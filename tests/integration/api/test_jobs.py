@@ -6,9 +6,13 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 
+from api.app import create_app
 from shared import queue as core
 from shared.db import Database
+from tests.conftest import test_settings as settings_for
+from tests.integration.api.conftest import WRITER, api_settings, client_for
 
 
 async def send(client: httpx.AsyncClient, **body: object) -> int:
@@ -225,3 +229,19 @@ async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:
     assert wrong.status_code == 405
     assert wrong.json()["code"] == "method_not_allowed"
     assert wrong.headers["allow"] == "DELETE, GET"
+
+
+async def test_one_job_more_than_the_request_limit_is_refused(db_url: str,
+                                                              db: Database) -> None:
+    app = create_app(settings_for(db_url, MS8_ENV="production"),
+                     api_settings(MS8_API_MAX_JOBS_PER_REQUEST="3"))
+    jobs = [{"queue": "q", "data": {"i": i}} for i in range(4)]
+    async with LifespanManager(app), client_for(app, WRITER) as client:
+        for path in ("/jobs/bulk", "/batches"):
+            too_many = await client.post(path, json={"jobs": jobs})
+            assert too_many.status_code == 422, (path, too_many.text)
+            assert too_many.json()["field"] == "jobs"
+            assert "at most 3" in too_many.json()["message"]
+        assert await core.count_jobs(db) == {}
+        assert (await client.post("/jobs/bulk", json={"jobs": jobs[:3]})).status_code == 201
+        assert (await client.post("/batches", json={"jobs": jobs[:3]})).status_code == 201

@@ -3,6 +3,7 @@ warning of dev mode, and a clean stop with an event stream open."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -51,8 +52,10 @@ def test_dev_mode_says_so_loudly(db_url: str, tmp_path: Path) -> None:
     with api_process(env, tmp_path / "api.log") as api:
         assert httpx.post(f"{api.url}/jobs", json={"queue": "q"}).status_code == 201
         log = api.log()
-    assert "NO API KEY CONFIGURED" in log
-    assert '"level": "warning"' in log or '"level":"warning"' in log
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    loud = [line for line in lines if "NO API KEY CONFIGURED" in line["event"]]
+    assert [line["level"] for line in loud] == ["warning"], log[-3000:]
+    assert "MS8_API_KEYS" in loud[0]["event"]
 
 
 def test_production_without_keys_refuses_to_start(db_url: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import pytest
 
 from shared import queue
@@ -46,13 +47,21 @@ async def test_a_singleton_key_shared_within_a_group_makes_one_job(db: Database)
 
 
 async def test_a_failed_group_fails_every_caller_and_sends_nothing(db: Database) -> None:
+    # The database refuses one job of a group sent together: the group is one statement,
+    # so the four it would take fail with it and none of them stays.
+    await db.pool.execute(f"ALTER TABLE {db.schema}.jobs ADD CONSTRAINT no_poison "
+                          "CHECK (NOT data ? 'poison') NOT VALID")
     sender = SendCoalescer(db)
-    # The database going away mid-flight is what fails a group; a closed pool does that.
-    await db.pool.close()
     results = await asyncio.gather(
-        *(sender.send(JobSpec.of("fails", {"i": i})) for i in range(5)),
+        *(sender.send(JobSpec.of("fails", {"i": i})) for i in range(4)),
+        sender.send(JobSpec.of("fails", {"poison": True})),
         return_exceptions=True)
-    assert all(isinstance(r, Exception) for r in results)
+    await sender.close()
+    assert all(isinstance(r, asyncpg.CheckViolationError) for r in results), results
+    assert sender.groups_sent == 0
+    assert await db.pool.fetchval(
+        f"SELECT count(*) FROM {db.schema}.jobs WHERE queue = 'fails'") == 0
+    assert await queue.send(db, "fails", {"i": 9})  # the table itself takes jobs
 
 
 async def test_a_cancelled_caller_does_not_disturb_the_others(db: Database) -> None:

@@ -90,15 +90,17 @@ async def test_catch_up_within_grace_and_missed_outside(db: Database) -> None:
 
 
 async def test_fire_times_before_the_schedule_existed_are_not_due(db: Database) -> None:
-    created = await queue.create_schedule(db, "fresh", "0 2 * * *", queue="q")
-    outcome = await queue.fire_due(db, "fresh", now=created.armed_at + timedelta(hours=1),
-                                   kind="catch-up")
-    assert outcome.status in ("not-due", "fired")
-    if outcome.status == "fired":  # only when created between 02:00 and 03:00 UTC
-        assert outcome.fire_time is not None and outcome.fire_time >= created.armed_at
-    await arm_in_the_past(db, "fresh", utc(2026, 3, 1, 2, 10))
-    early = await queue.fire_due(db, "fresh", now=utc(2026, 3, 1, 2, 40), kind="catch-up")
-    assert early.status == "not-due"
+    await queue.create_schedule(db, "fresh", "0 2 * * *", queue="q")
+    await arm_in_the_past(db, "fresh", utc(2026, 3, 1, 2, 10))  # ten minutes after a firing
+    early = await queue.fire_due(db, "fresh", now=utc(2026, 3, 1, 2, 40), kind="catch-up",
+                                 grace_seconds=3600)
+    assert (early.status, early.firing) == ("not-due", None)
+    assert await jobs_of(db, "q") == []
+    # The next 02:00 comes after the schedule existed: that one is due.
+    next_day = await queue.fire_due(db, "fresh", now=utc(2026, 3, 2, 2, 30),
+                                    kind="catch-up", grace_seconds=3600)
+    assert (next_day.status, next_day.fire_time) == ("fired", utc(2026, 3, 2, 2))
+    assert len(await jobs_of(db, "q")) == 1
 
 
 async def test_stale_disabled_and_deleted_schedules_send_nothing(db: Database) -> None:
