@@ -8,7 +8,6 @@ its plain setup.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import pathlib
 import shutil
@@ -25,6 +24,7 @@ import pytest
 from shared.db import connect_args, open_database
 from shared.embedded import EmbeddedPostgres
 from shared.settings import Settings
+from tests.integration.test_embedded import execute
 
 pytestmark = pytest.mark.slow
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -59,18 +59,6 @@ def server() -> Iterator[Server]:
     finally:
         pg.stop()
         shutil.rmtree(base, ignore_errors=True)
-
-
-def execute(url: str, *statements: str) -> None:
-    async def run() -> None:
-        conn = await asyncpg.connect(url)
-        try:
-            for sql in statements:
-                await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
 
 
 async def session_of(url: str) -> dict[str, object]:

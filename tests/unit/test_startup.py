@@ -4,23 +4,14 @@ JSON logs, one JSON line whose traceback is a field."""
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 
 import pytest
-import structlog
 
 from shared import startup
 from shared.settings import SettingsError
+from tests.unit.test_logging import restore_logging  # noqa: F401 (a fixture)
 
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    handlers = logging.getLogger().handlers[:]
-    yield
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
-    logging.getLogger().handlers[:] = handlers
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 def fail_with(error: BaseException) -> int:
