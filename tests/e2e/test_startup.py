@@ -17,7 +17,8 @@ pytestmark = pytest.mark.slow
 
 ENTRY_POINTS = {"api": "api", "worker": "worker", "scheduler": "scheduler",
                 "shared.migrate": "migrate"}
-PRODUCTION = {"MS8_ENV": "production", "MS8_API_KEYS": "ops:0123456789abcdef0123:read,write"}
+PRODUCTION = {"MS8_ENV": "production",
+              "MS8_API_KEYS": "ops:ops-secret-0123456789abcdef0123456789:read,write"}
 
 
 def only_line(lines: list[str]) -> str:

@@ -77,7 +77,8 @@ def run_env(db_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPATH", "VIRTUAL_ENV") and not k.startswith("MS8_")}
     return {**env, "DATABASE_URL": db_url, "MS8_SCHEMA": SCHEMA, "MS8_ENV": "production",
-            "MS8_LOG_FORMAT": "json", "MS8_API_KEYS": "ops:0123456789abcdef0123:read,write"}
+            "MS8_LOG_FORMAT": "json",
+            "MS8_API_KEYS": "ops:ops-secret-0123456789abcdef0123456789:read,write"}
 
 
 def test_the_wheel_holds_the_runtime_and_its_sql_but_not_the_rest(wheel: Path) -> None:
