@@ -82,8 +82,9 @@ class Lab:
         return self.processes.start("worker", "--queues", queues, "--id", name, name=name,
                                     **{**WORKER_ENV, "MS8_SOURCES": sources, **env})
 
-    async def workers(self, n: int, **env: str) -> list[Process]:
-        started = [self.worker(**env) for _ in range(n)]
+    async def workers(self, n: int, queues: str = QUEUES, **env: str) -> list[Process]:
+        """Start ``n`` workers and wait until each has started."""
+        started = [self.worker(queues, **env) for _ in range(n)]
         for proc in started:
             await proc.wait_for_log("worker started", timeout=90)
         return started
