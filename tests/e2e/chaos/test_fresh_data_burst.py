@@ -81,7 +81,8 @@ async def test_500_concurrent_fresh_data_requests_for_50_user_roles_make_50_jobs
     seconds = sorted(a["seconds"] for a in answers)
     re_runs, crashes = audit.count_runs(ended)
     record("fresh-data-burst", None, requests=REQUESTS, user_roles=USER_ROLES,
-           answers=dict(statuses), running_at_burst_end=running, jobs=len(ended), told_created=sum(created.values()),
+           answers=dict(statuses), running_at_burst_end=running, jobs=len(ended),
+           told_created=sum(created.values()),
            wrong_ids=len(wrong), lost=0, duplicates=len(ended) - len(job_of),
            re_runs=re_runs, crashes=crashes, snapshots=snapshots,
            burst_seconds=burst_seconds,
