@@ -57,6 +57,23 @@ async def test_fleet_limit_caps_active_jobs_across_concurrent_fetchers(db: Datab
     assert sum(len(jobs) for jobs in fetched) == 2
 
 
+async def test_a_fetcher_never_waits_for_jobs_another_fetch_holds(db: Database) -> None:
+    """SKIP LOCKED: while one fetch's transaction still holds its rows, another fetch
+    takes the rest at once. lock_timeout turns any wait on those rows into an error."""
+    sent = await queue.send_many(db, [JobSpec.of("nowait", {"i": i}) for i in range(6)])
+    async with db.pool.acquire() as first, first.transaction():
+        held = await queue.fetch(db, {"nowait": 3}, "w1", conn=first)
+        async with db.pool.acquire() as second:
+            await second.execute("SET lock_timeout = '2s'")
+            try:
+                taken = await queue.fetch(db, {"nowait": 10}, "w2", conn=second)
+                again = await queue.fetch(db, {"nowait": 10}, "w3", conn=second)
+            finally:
+                await second.execute("RESET lock_timeout")
+    assert len(held) == 3 and len(taken) == 3 and again == []
+    assert {j.id for j in held} | {j.id for j in taken} == {s.id for s in sent}
+
+
 async def test_eight_concurrent_fetchers_hand_out_each_of_ten_thousand_jobs_once(
     db: Database,
 ) -> None:
