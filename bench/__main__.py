@@ -4,6 +4,8 @@
     python -m bench --quick          small sizes, about a minute
     python -m bench --only drain     one scenario (repeatable: --only enqueue --only idle)
     python -m bench --only fanout    the nightly fan-out of 30,000 user-roles end to end
+    python -m bench --only load      the API under load for a minute, workers draining
+                                     (--load-seconds 300: five minutes)
     python -m bench --json out.json  also write every sample, note and the machine
     python -m bench --explain        also print EXPLAIN (ANALYZE, BUFFERS) of fetch and complete
     python -m bench --profile        also profile the worker draining (py-spy)
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import importlib.metadata
 import importlib.util
 import os
@@ -28,7 +31,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import api_load, fanout, history, scenarios
+from bench import api_load, api_soak, fanout, history, scenarios
 from bench.context import Context
 from bench.ms8 import Ms8System, worker_available
 from bench.results import Report
@@ -37,7 +40,7 @@ from bench.sizes import FULL, QUICK, TINY
 from bench.systems import System
 from shared.logging import configure_logging
 
-SCENARIOS = ("enqueue", "drain", "latency", "idle", "api", "history", "fanout")
+SCENARIOS = ("enqueue", "drain", "latency", "idle", "api", "history", "fanout", "load")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,6 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       help="smallest sizes: proves the code paths work (smoke test)")
     parser.add_argument("--only", action="append", choices=SCENARIOS, metavar="SCENARIO",
                         help=f"run only this scenario ({', '.join(SCENARIOS)}); repeatable")
+    parser.add_argument("--load-seconds", type=float, metavar="SECONDS",
+                        help="how long the API is kept under load (60 s in the full run)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
     parser.add_argument("--no-peers", action="store_true", help="measure ms8-jobs only")
     parser.add_argument("--explain", action="store_true",
@@ -119,6 +124,8 @@ def _cpu_model() -> str:
 
 async def run(args: argparse.Namespace) -> int:
     sizes = TINY if args.tiny else QUICK if args.quick else FULL
+    if args.load_seconds is not None:
+        sizes = dataclasses.replace(sizes, load_seconds=args.load_seconds)
     configure_logging("bench", "warning", "console")
     wanted = set(args.only or SCENARIOS)
     log_dir = args.log_dir or ROOT / "bench" / "results" / time.strftime("%Y%m%d-%H%M%S")
@@ -173,6 +180,8 @@ async def run(args: argparse.Namespace) -> int:
         await attempt("fetch with history", lambda: history.run(ctx, measure="history" in wanted))
     if "fanout" in wanted and worker_available():
         await attempt("nightly fan-out", lambda: fanout.run(ctx))
+    if "load" in wanted and worker_available():
+        await attempt("API under load", lambda: api_soak.run(ctx))
 
     report.context["machine"]["load average at end"] = _load_average()
     print(f"\nms8-jobs benchmark ({sizes.name}), {report.context['machine']['date']}\n")

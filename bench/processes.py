@@ -15,6 +15,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -121,6 +122,13 @@ def start(name: str, argv: Sequence[str], env: Mapping[str, str], log_dir: Path)
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             preexec_fn=_die_with_parent if _LIBC is not None else None)
     return Process(name, popen, log_path)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now, for a server the run starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def python_module(module: str, *args: str) -> list[str]:

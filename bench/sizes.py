@@ -31,6 +31,8 @@ class Sizes:
     start_timeout: float       # seconds for a worker to run its first job
     fanout_user_roles: int     # the nightly fan-out's user-roles
     fanout_cap: float          # seconds after the firing before it counts as failed
+    load_seconds: float        # the API under sustained load, workers draining
+    load_clients: int
 
 
 FULL = Sizes(
@@ -38,19 +40,19 @@ FULL = Sizes(
     latency_jobs=300, latency_rate=50.0, idle_seconds=30.0, idle_settle=5.0,
     api_seconds=10.0, api_clients=16, api_many_size=1000, history_rows=1_000_000,
     fetch_reps=400, fetch_batch=10, start_timeout=60.0,
-    fanout_user_roles=30_000, fanout_cap=600.0,
+    fanout_user_roles=30_000, fanout_cap=600.0, load_seconds=60.0, load_clients=32,
 )
 QUICK = Sizes(
     name="quick", reps=1, enqueue_jobs=10_000, drain_jobs=10_000, drain_cap=8.0,
     latency_jobs=100, latency_rate=50.0, idle_seconds=10.0, idle_settle=3.0,
     api_seconds=3.0, api_clients=16, api_many_size=1000, history_rows=100_000,
     fetch_reps=100, fetch_batch=10, start_timeout=60.0,
-    fanout_user_roles=5_000, fanout_cap=300.0,
+    fanout_user_roles=5_000, fanout_cap=300.0, load_seconds=10.0, load_clients=32,
 )
 TINY = Sizes(
     name="tiny", reps=1, enqueue_jobs=50, drain_jobs=50, drain_cap=30.0,
     latency_jobs=5, latency_rate=50.0, idle_seconds=1.0, idle_settle=0.5,
     api_seconds=0.5, api_clients=4, api_many_size=10, history_rows=1_000,
     fetch_reps=5, fetch_batch=10, start_timeout=60.0,
-    fanout_user_roles=50, fanout_cap=120.0,
+    fanout_user_roles=50, fanout_cap=120.0, load_seconds=1.0, load_clients=4,
 )

@@ -70,6 +70,11 @@ async def test_tiny_run_measures_every_scenario(server_url: str, tmp_path: Path)
     if importlib.util.find_spec("api.__main__"):
         assert metrics["api_single"]["values"]["ms8-jobs"] > 0
         assert metrics["api_many"]["values"]["ms8-jobs"] > 0
+        # The API under load with workers draining: every accepted job completed.
+        assert metrics["load_rate"]["values"]["ms8-jobs"] > 0
+        assert metrics["load_p99"]["values"]["ms8-jobs"] >= metrics["load_p50"]["values"][
+            "ms8-jobs"]
+        assert "every accepted job completed" in metrics["load_drained"]["notes"]["ms8-jobs"]
 
     # Every database the run created is gone.
     assert set(await _bench_databases(server_url)) <= before
