@@ -91,10 +91,23 @@ async def test_a_job_sent_later_with_an_earlier_start_re_arms_the_timer(
     db: Database, start_worker: StartWorker,
 ) -> None:
     runner = await start_worker(MS8_WORKER_QUEUES="echo")
-    await queue.send(db, "echo", delay=3600)
-    await wait_until(lambda: "echo" in runner.wakeup.timers(), message="timer for the hour")
-    soon = await queue.send(db, "echo", delay=0.5)
+    later = await queue.send(db, "echo", delay=3600)
+    later_at = (await queue.get_job(db, later.id)).start_after.timestamp()
+    await wait_until(lambda: runner.wakeup.timers().get("echo") == pytest.approx(later_at),
+                     message="a timer for the hour")
+    soon = await queue.send(db, "echo", delay=2)
+    soon_at = (await queue.get_job(db, soon.id)).start_after.timestamp()
+    # The timer moves to the earlier start (the safety poll is a minute away, so nothing
+    # else would run the job within the wait below) ...
+    await wait_until(lambda: runner.wakeup.timers().get("echo") == pytest.approx(soon_at)
+                     or runner.wakeup.timers().get("echo") is None,
+                     message="the timer re-armed for the job sent later")
     await wait_until(lambda: finished(db, soon.id), timeout=10)
+    assert (await queue.get_job(db, soon.id)).started_at.timestamp() >= soon_at
+    # ... and back to the hour once that job ran.
+    await wait_until(lambda: runner.wakeup.timers().get("echo") == pytest.approx(later_at),
+                     message="the timer back on the hour")
+    assert (await queue.get_job(db, later.id)).state == "created"
 
 
 async def test_a_failing_job_retries_then_succeeds(db: Database, start_worker: StartWorker) -> None:
@@ -243,7 +256,17 @@ async def test_poll_only_mode_finds_jobs_without_listening(
 ) -> None:
     runner = await start_worker(MS8_WORKER_QUEUES="echo", MS8_POLL_ONLY="true",
                                 MS8_POLL_SECONDS="0.2")
-    assert runner.listener is None
+    assert runner.listener is None  # nothing LISTENs: only polls can find work
+    assert not await db.pool.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND query ILIKE 'LISTEN%'")
+
+    def fetches() -> float:
+        return runner.metrics.registry.get_sample_value("ms8_worker_fetches_total") or 0.0
+
+    # Idle, it polls (a listening worker would stay silent with nothing sent).
+    idle = fetches()
+    await wait_until(lambda: fetches() >= idle + 3, timeout=10, message="three idle polls")
     sent = await queue.send(db, "echo")
     delayed = await queue.send(db, "echo", delay=0.5)
     for s in (sent, delayed):
