@@ -16,7 +16,7 @@ from tests.support import free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
-SECRET = "scrape-secret-0123456789"
+SECRET = "scrape-secret-0123456789abcdefghijklm"
 TOKEN = "scraper-token-0123456789abcdefghijklm"
 ENV = {"MS8_ENV": "production", "MS8_API_KEYS": f"ops:{SECRET}:read,write",
        "MS8_METRICS_TOKEN": TOKEN, "MS8_POOL_MAX": "4", "MS8_BUILD_COMMIT": "abc123"}
