@@ -114,7 +114,7 @@ async def test_a_failing_job_retries_then_succeeds(db: Database, start_worker: S
     runner = await start_worker(MS8_WORKER_QUEUES="fail")
     sent = await queue.send(db, "fail", {"attempts": 2, "message": "flaky"}, retry_limit=3,
                             retry_delay=0.0)
-    await wait_until(lambda: finished(db, sent.id), timeout=10)
+    await wait_until(lambda: finished(db, sent.id), timeout=30)
     job = await queue.get_job(db, sent.id)
     assert job.state == "completed" and job.attempt == 3
     assert job.output == {"succeeded_on_attempt": 3}
