@@ -116,6 +116,24 @@ async def test_sigterm_hands_running_jobs_back_and_they_finish_elsewhere(
     assert await second.stop() == 0
 
 
+@pytest.mark.parametrize("second", [signal.SIGTERM, signal.SIGINT])
+async def test_a_second_signal_cuts_the_grace_period_short(
+    db: Database, processes: Processes, second: signal.Signals,
+) -> None:
+    sent = await queue.send(db, "sleep", {"seconds": 120})
+    worker = start_worker(processes, "patient", "sleep", MS8_WORKER_GRACE_SECONDS="300")
+    await wait_until(lambda: _held(db, "patient", 1), timeout=20)
+    worker.send_signal(signal.SIGTERM)
+    await worker.wait_for_log("worker stopping", timeout=10)
+    assert worker.running  # waiting out a grace of five minutes for a two-minute job
+    worker.send_signal(second)
+    # Within the wait (far below the grace and the job): ended, job handed back.
+    assert await worker.wait_exit(timeout=20) == 0, worker.tail()
+    assert worker.saw("second signal: ending the grace period now")
+    job = await queue.get_job(db, sent.id)
+    assert (job.state, job.attempt, job.worker_id) == ("created", 0, None)
+
+
 async def test_two_workers_one_runs_maintenance_and_the_other_takes_over_when_killed(
     db: Database, processes: Processes,
 ) -> None:
@@ -286,3 +304,24 @@ async def test_sigterm_while_postgres_is_down_gives_up_within_its_budget(
 async def _is_state(db: Database, job_id: int, state: str, worker_id: str) -> bool:
     job = await queue.get_job(db, job_id)
     return (job.state, job.worker_id) == (state, worker_id)
+
+
+async def test_a_worker_started_while_postgres_is_down_waits_then_works(
+    own_cluster: EmbeddedPostgres, processes: Processes,
+) -> None:
+    url = await start_migrated(own_cluster)
+    await asyncio.to_thread(own_cluster.stop)
+    worker = start_worker(processes, "early", "echo", DATABASE_URL=url)
+    await worker.wait_for_log("database unreachable", timeout=30)
+    assert worker.running and not worker.saw("worker started")
+    await asyncio.to_thread(own_cluster.start)
+    await worker.wait_for_log("worker started", timeout=30)
+    db = await open_database(base.test_settings(url), "test")
+    try:
+        sent = await queue.send(db, "echo", {"after": "the outage"})
+        await wait_until(lambda: _count_is(db, "echo", "completed", 1), timeout=20)
+        assert (await queue.get_job(db, sent.id)).output["worker_id"] == "early"
+    finally:
+        await db.close()
+    assert len(worker.find("database unreachable")) == 1  # one line for the wait
+    assert await worker.stop() == 0
