@@ -20,17 +20,22 @@ from tests.conftest import SCHEMA
 
 
 @pytest.fixture
-def cli_env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The command's environment; the logging it sets up (on the captured output) is
-    undone afterwards, so later tests do not log to a closed file."""
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    monkeypatch.setenv("MS8_SCHEMA", SCHEMA)
+def cli_logging() -> Iterator[None]:
+    """The logging a command sets up (on the captured output) is undone afterwards, so
+    later tests do not log to a closed file."""
     root = logging.getLogger()
     saved = structlog.get_config(), root.handlers[:], root.level
     yield
     structlog.configure(**saved[0])
     structlog.contextvars.clear_contextvars()
     root.handlers[:], root.level = saved[1], saved[2]
+
+
+@pytest.fixture
+def cli_env(db_url: str, monkeypatch: pytest.MonkeyPatch, cli_logging: None) -> None:
+    """The command's environment: this test's database."""
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("MS8_SCHEMA", SCHEMA)
 
 
 async def run(*argv: str) -> int:
@@ -146,6 +151,7 @@ async def test_bad_input_is_one_line_and_status_2(
 
 async def test_db_start_url_status_stop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    cli_logging: None,
 ) -> None:
     """The embedded server's commands on a cluster of the test's own."""
     monkeypatch.setenv("MS8_DATA_DIR", str(tmp_path))
