@@ -85,7 +85,7 @@ async def _load(port: int, request: bytes, clients: int, seconds: float) -> tupl
     return counts[0], time.monotonic() - started
 
 
-async def _ready(client: httpx.AsyncClient, body: bytes) -> None:
+async def ready(client: httpx.AsyncClient, body: bytes) -> None:
     """Until the API accepts a send (it answers once it has migrated and listens)."""
     while True:
         try:
@@ -126,7 +126,7 @@ async def run(ctx: Context) -> None:
                                      ctx.log_dir) as procs, \
                 httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers,
                                   timeout=30) as client:
-            await watch(_ready(client, one), procs, timeout=sizes.start_timeout,
+            await watch(ready(client, one), procs, timeout=sizes.start_timeout,
                         what="the API's first answer")
             profiler = _profile(ctx, procs[0], "api-single")
             sent, elapsed = await watch(
