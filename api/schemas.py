@@ -97,7 +97,8 @@ def _job_spec() -> Schema:
                      f"{limits.MAX_DATA_BYTES} bytes once encoded"},
             "priority": integer(limits.PRIORITY_MIN, limits.PRIORITY_MAX,
                                 description="higher runs first (default 0)"),
-            "start_after": {**TIMESTAMP, "description": "not before this instant"},
+            "start_after": {**TIMESTAMP, "description": "not before this instant "
+                            "(1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z)"},
             "delay": seconds(limits.MAX_DELAY_SECONDS,
                              description="not before this many seconds from now"),
             "retry_limit": integer(0, limits.MAX_RETRY_LIMIT),
