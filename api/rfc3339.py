@@ -3,8 +3,9 @@
 Python's ``fromisoformat`` accepts more than RFC 3339 (no offset, week dates) and less
 (lower-case ``t``/``z``, leap seconds), so the grammar is matched here. Every valid
 timestamp is read: a leap second as the first instant of the next minute, and an instant
-outside the years 1-9999 in UTC as the nearest end of that range, which the validator then
-refuses with the others outside 1970-9999 (asyncpg would store those ends as infinities).
+past the year 9999 in UTC as the last second of 9999 (one before year 1 as year 1's first,
+which the input schema's years 1970-9999 refuse before: asyncpg would store it as
+-infinity).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ _GRAMMAR = re.compile(
     re.ASCII,  # \d is 0-9 only, not every script's digits
 )
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
-_LATEST = datetime.max.replace(tzinfo=UTC)
+_LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)  # finite: not asyncpg's infinity
 
 
 def parse(text: str) -> datetime | None:

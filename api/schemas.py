@@ -86,6 +86,10 @@ QUEUE_NAME: Schema = {
 }
 ID: Schema = integer(1, MAX_ID)
 TIMESTAMP: Schema = {"type": "string", "format": "date-time"}
+# What a client may send: years 1970 to 9999 as written (the instant stays finite).
+INPUT_TIMESTAMP: Schema = {
+    **TIMESTAMP, "pattern": "^(19[7-9][0-9]|[2-9][0-9]{3})-.+$",
+    "description": "an RFC 3339 date-time in the years 1970 to 9999"}
 STATE: Schema = {"type": "string", "enum": list(ALL_STATES)}
 
 
@@ -97,8 +101,8 @@ def _job_spec() -> Schema:
                      f"{limits.MAX_DATA_BYTES} bytes once encoded"},
             "priority": integer(limits.PRIORITY_MIN, limits.PRIORITY_MAX,
                                 description="higher runs first (default 0)"),
-            "start_after": {**TIMESTAMP, "description": "not before this instant "
-                            "(1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z)"},
+            "start_after": {**INPUT_TIMESTAMP, "description": (
+                "an RFC 3339 date-time in the years 1970 to 9999; the job runs not before it")},
             "delay": seconds(limits.MAX_DELAY_SECONDS,
                              description="not before this many seconds from now"),
             "retry_limit": integer(0, limits.MAX_RETRY_LIMIT),

@@ -18,7 +18,6 @@ from functools import cache
 from typing import Any
 
 from api import rfc3339
-from shared.queue.validation import TIME_RANGE_MESSAGE, in_time_range
 
 _KNOWN = {
     "$ref", "type", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
@@ -160,14 +159,10 @@ class Validator:
         if pattern is not None and not compiled_pattern(pattern).fullmatch(value):
             description = schema.get("description", f"match {pattern}")
             raise SchemaViolation(field, f"{_shown(value)} is not allowed: {description}")
-        if schema.get("format") == "date-time":
-            instant = rfc3339.parse(value)
-            if instant is None:
-                raise SchemaViolation(
-                    field, f"{_shown(value)} is not an RFC 3339 date-time "
-                    "(like 2030-01-02T03:04:05Z)")
-            if not in_time_range(instant):
-                raise SchemaViolation(field, f"{_shown(value)}: {TIME_RANGE_MESSAGE}")
+        if schema.get("format") == "date-time" and rfc3339.parse(value) is None:
+            raise SchemaViolation(
+                field, f"{_shown(value)} is not an RFC 3339 date-time "
+                "(like 2030-01-02T03:04:05Z)")
 
     def _check_array(self, schema: Mapping[str, Any], value: list[Any], field: str) -> list[Any]:
         fewest, most = schema.get("minItems"), schema.get("maxItems")

@@ -27,9 +27,11 @@ MAX_RETRY_DELAY_SECONDS = 7 * 86400
 MAX_RUN_TIMEOUT_SECONDS = 7 * 86400
 MAX_SINGLETON_KEY = 200
 MAX_DATA_BYTES = 1024 * 1024
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+# Years 1970 to 9999 as written in any time zone; never Python's extremes, which asyncpg
+# writes as -infinity and infinity.
+EARLIEST = datetime(1969, 12, 31, tzinfo=UTC)
 LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
-TIME_RANGE_MESSAGE = "must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z"
+TIME_RANGE_MESSAGE = "must be in the years 1970 to 9999 (1969-12-31T00:00:00Z at the earliest)"
 MAX_MESSAGE = 1000
 MAX_ID = 2**63 - 1
 
@@ -95,8 +97,7 @@ def start_after(value: Any) -> datetime:
 
 
 def in_time_range(value: datetime) -> bool:
-    """Within 1970-9999 in UTC. The extremes Python allows are what asyncpg writes as
-    -infinity and infinity, which read back without a zone, so they never get that far."""
+    """Within ``EARLIEST`` and ``LATEST``: infinities read back without a zone."""
     try:
         return EARLIEST <= value <= LATEST
     except OverflowError:
