@@ -45,3 +45,24 @@ def test_http_requests_are_not_a_log_line_each(capsys: pytest.CaptureFixture[str
     logging.getLogger("httpx").warning("something worth a look")
     err = capsys.readouterr().err
     assert "HTTP Request" not in err and "something worth a look" in err
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_a_cached_logger_follows_stderr_when_it_is_replaced(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A logger first used while stderr was one stream writes to the stream stderr is now,
+    not to the old one (closed by then: captured output of an earlier command)."""
+    import io
+    import sys
+
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    configure_logging("test", "info", "json")
+    log = get_logger("cached")
+    log.info("one")
+    first.close()
+    monkeypatch.setattr(sys, "stderr", second)
+    log.info("two")
+    logging.getLogger("stdlib").warning("three")
+    lines = [json.loads(line)["event"] for line in second.getvalue().splitlines()]
+    assert lines == ["two", "three"]
