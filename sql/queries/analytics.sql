@@ -27,20 +27,25 @@ WHERE active AND id > $1::bigint
 ORDER BY id
 LIMIT $2::integer;
 
--- name: upsert_snapshot
--- Write the snapshot of user-role $1 for day $2; a second write for the same day replaces
--- the first (a retry or a re-run never adds a row). No row when the user-role is gone.
+-- name: upsert_snapshots
+-- Write the snapshots of user-roles $1 for days $2 (arrays, with statuses $3, data $4,
+-- missing $5, durations $6, job ids $7 and batch ids $8; at most one element per
+-- user-role and day), in one statement: the collections that ended together share a
+-- commit. A second write for the same day replaces the first (a retry or a re-run never
+-- adds a row). Returns the (user-role, day) pairs written; a user-role that is gone has
+-- none.
 INSERT INTO /*analytics*/snapshots (
     user_role_id, day, collected_at, status, data, missing, duration_ms, job_id, batch_id)
-SELECT u.id, $2::date, now(), $3::text, $4::jsonb, $5::jsonb, $6::integer, $7::bigint,
-       $8::bigint
-FROM /*analytics*/user_roles u
-WHERE u.id = $1::bigint
+SELECT u.id, s.day, now(), s.status, s.data, s.missing, s.duration_ms, s.job_id, s.batch_id
+FROM unnest($1::bigint[], $2::date[], $3::text[], $4::jsonb[], $5::jsonb[], $6::integer[],
+            $7::bigint[], $8::bigint[])
+         AS s(user_role_id, day, status, data, missing, duration_ms, job_id, batch_id)
+JOIN /*analytics*/user_roles u ON u.id = s.user_role_id
 ON CONFLICT (user_role_id, day) DO UPDATE
 SET collected_at = excluded.collected_at, status = excluded.status, data = excluded.data,
     missing = excluded.missing, duration_ms = excluded.duration_ms,
     job_id = excluded.job_id, batch_id = excluded.batch_id
-RETURNING user_role_id;
+RETURNING user_role_id, day;
 
 -- name: latest_snapshot
 -- The most recent snapshot of a user-role (the primary key read backwards).

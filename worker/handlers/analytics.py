@@ -43,6 +43,7 @@ from analytics.breaker import STATE_VALUES
 from analytics.collect import Collector, OnSource, SourceResult
 from analytics.models import PARTIAL
 from analytics.settings import AnalyticsSettings
+from shared.db import Database
 from worker.context import JobContext, PermanentError
 from worker.handlers import add_collector, handler
 
@@ -57,11 +58,20 @@ class AllSourcesFailed(RuntimeError):
 
 
 _collector = Collector(AnalyticsSettings.from_env())
+_writer: snapshots.SnapshotWriter | None = None
 
 
 def collector() -> Collector:
     """The process's collector (its breakers are per process, shared by all its jobs)."""
     return _collector
+
+
+def snapshot_writer(db: Database) -> snapshots.SnapshotWriter:
+    """The process's snapshot writer for ``db`` (its jobs' snapshots share commits)."""
+    global _writer
+    if _writer is None or _writer.db is not db:
+        _writer = snapshots.SnapshotWriter(db)
+    return _writer
 
 
 def configure(settings: AnalyticsSettings) -> Collector:
@@ -111,9 +121,9 @@ async def collect_snapshot(
     if collection.all_failed:
         raise AllSourcesFailed("every source failed: " + ", ".join(
             f"{m.source} ({m.reason})" for m in missing))
-    written = await snapshots.write(
-        ctx.db, user_role_id, day, collection.data, missing, collection.duration_ms,
-        job_id=ctx.job.id, batch_id=ctx.job.batch_id)
+    written = await snapshot_writer(ctx.db).write(snapshots.SnapshotRow(
+        user_role_id, day, collection.data, missing, collection.duration_ms,
+        job_id=ctx.job.id, batch_id=ctx.job.batch_id))
     if not written:
         return {"status": "skipped", "reason": f"user-role {user_role_id} does not exist"}
     return {"status": PARTIAL if missing else "complete", "day": day.isoformat(),

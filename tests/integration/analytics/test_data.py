@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import pytest
@@ -38,6 +39,30 @@ async def test_a_second_write_of_the_same_day_replaces_the_snapshot(db: Database
     assert (latest.duration_ms, latest.job_id, latest.batch_id) == (9, 8, None)
     rows = await db.pool.fetchval(f'SELECT count(*) FROM "{db.schema}_analytics".snapshots')
     assert rows == 1
+
+
+async def test_snapshots_written_at_the_same_time_share_one_statement(db: Database) -> None:
+    """Thirty concurrent writes: fewer groups than writes, each caller told whether its
+    user-role exists, and two writes of one user-role's day leave the later one."""
+    await user_roles.seed(db, 20)
+    day = date(2026, 3, 1)
+    writer = snapshots.SnapshotWriter(db)
+
+    def row(uid: int, job_id: int) -> snapshots.SnapshotRow:
+        missing = [Missing("b", "timeout")] if uid % 2 else []
+        return snapshots.SnapshotRow(uid, day, {"a": {"uid": uid}}, missing, uid, job_id)
+
+    rows = [row(uid, uid) for uid in range(1, 26)] + [row(3, 1000), row(4, 1001)]
+    written = await asyncio.gather(*(writer.write(r) for r in rows))
+    await writer.close()
+    assert written == [uid <= 20 for uid in range(1, 26)] + [True, True]
+    assert writer.groups_sent < len(rows)
+    stored = await db.pool.fetch(
+        f'SELECT user_role_id, status, job_id FROM "{db.schema}_analytics".snapshots '
+        "ORDER BY user_role_id")
+    assert [(r["user_role_id"], r["status"], r["job_id"]) for r in stored] == [
+        (uid, "partial" if uid % 2 else "complete", {3: 1000, 4: 1001}.get(uid, uid))
+        for uid in range(1, 21)]
 
 
 async def test_the_latest_snapshot_is_the_latest_day(db: Database) -> None:
