@@ -27,7 +27,10 @@ WITH ready AS (
         completion_job_id = CASE WHEN b.on_complete_queue IS NOT NULL THEN
             nextval('/*schema*/jobs_id_seq') END
     WHERE b.id = ANY($1::bigint[]) AND b.sealed AND b.finished_at IS NULL
-      AND NOT EXISTS (SELECT 1 FROM /*schema*/jobs j WHERE j.batch_id = b.id)
+      -- Not NOT EXISTS: PostgreSQL drops an EXISTS subquery's ORDER BY, and only the
+      -- newest-first walk of jobs_batch_newest stops at the first live child.
+      AND (SELECT j.id FROM /*schema*/jobs j WHERE j.batch_id = b.id
+           ORDER BY j.id DESC LIMIT 1) IS NULL
     RETURNING b.*
 ),
 completion AS (
