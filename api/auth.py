@@ -41,14 +41,13 @@ CSRF_HEADER = "x-csrf-token"
 class Principal:
     name: str
     scopes: frozenset[str]
-    via: str  # "key", "session", "dev" or "none"
     session: Session | None = None
 
 
 METRICS = "metrics"
-ANONYMOUS = Principal("anonymous", frozenset(), "none")
-SCRAPER = Principal("metrics", frozenset({METRICS}), "token")
-DEV = Principal("dev", frozenset(SCOPES), "dev")
+ANONYMOUS = Principal("anonymous", frozenset())
+SCRAPER = Principal("metrics", frozenset({METRICS}))
+DEV = Principal("dev", frozenset(SCOPES))
 
 
 class KeyRing:
@@ -103,11 +102,11 @@ def session_of(ctx: ApiContext, request: Request) -> tuple[Session, Principal] |
     if session is None:
         return None
     if ctx.keys.open:
-        return session, Principal("dev", DEV.scopes, "session", session)
+        return session, Principal("dev", DEV.scopes, session)
     key = ctx.keys.for_session(session)
     if key is None:
         return None
-    return session, Principal(key.name, key.scopes, "session", session)
+    return session, Principal(key.name, key.scopes, session)
 
 
 def client_address(request: Request) -> str:
@@ -142,7 +141,7 @@ def authenticate(ctx: ApiContext, request: Request, needed: str | None,
             return DEV
         key = check_key(ctx, request, secret)
         if key is not None:
-            principal = Principal(key.name, key.scopes, "key")
+            principal = Principal(key.name, key.scopes)
         elif secret and ctx.keys.is_metrics_token(secret):
             principal = SCRAPER
         else:

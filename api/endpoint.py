@@ -61,7 +61,6 @@ class Call:
     query: dict[str, Any]
     headers: dict[str, Any]
     body: Any = None
-    raw_body: bytes = b""
 
 
 Handler = Callable[[Call], Awaitable[Response]]
@@ -132,7 +131,7 @@ async def run(endpoint: Endpoint, request: Request) -> Response:
                     query=parse.query(ctx, endpoint.params, request),
                     headers=parse.params(ctx, endpoint.params, "header", request.headers))
         if endpoint.body is not None:
-            call.raw_body, call.body = await parse.body(ctx, request, endpoint.body)
+            call.body = await parse.body(ctx, request, endpoint.body)
         return await endpoint.handler(call)
     except Exception as error:
         known = translate(error)

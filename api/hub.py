@@ -33,7 +33,6 @@ class Subscription:
         self._hub = hub
         self._wants = wants
         self._queue: asyncio.Queue[Payload] = asyncio.Queue(maxsize)
-        self.overflows = 0
 
     def close(self) -> None:
         self._hub._subscriptions.discard(self)
@@ -50,7 +49,6 @@ class Subscription:
         try:
             self._queue.put_nowait(payload)
         except asyncio.QueueFull:
-            self.overflows += 1
             while not self._queue.empty():
                 self._queue.get_nowait()
             self._queue.put_nowait(RESYNC)

@@ -31,8 +31,8 @@ _DIGITS = re.compile(r"0|[1-9][0-9]{0,19}")
 _ID = re.compile(r"[0-9]{1,19}")
 
 
-async def body(ctx: ApiContext, request: Request, component: str) -> tuple[bytes, Any]:
-    """The raw body and its validated JSON value."""
+async def body(ctx: ApiContext, request: Request, component: str) -> Any:
+    """The body's validated JSON value."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/json" and not (media.startswith("application/")
                                             and media.endswith("+json")):
@@ -59,7 +59,7 @@ async def body(ctx: ApiContext, request: Request, component: str) -> tuple[bytes
     except orjson.JSONDecodeError as error:
         raise ApiError("malformed_json", f"the body is not valid JSON: {error}") from None
     try:
-        return raw, ctx.validator.validate(ref(component), value, "body")
+        return ctx.validator.validate(ref(component), value, "body")
     except SchemaViolation as violation:
         raise ApiError("unknown_field" if violation.unknown else "invalid_body",
                        f"{violation.field}: {violation.message}",

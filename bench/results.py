@@ -19,7 +19,6 @@ MS8 = "ms8-jobs"
 PGQUEUER = "PGQueuer"
 PROCRASTINATE = "Procrastinate"
 PEERS = (PGQUEUER, PROCRASTINATE)
-SYSTEMS = (MS8, *PEERS)
 
 Direction = Literal["higher", "lower"]
 

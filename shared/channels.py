@@ -58,8 +58,3 @@ def decode_payload(payload: str) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         return {}
     return value if isinstance(value, dict) else {}
-
-
-def quote_channel(channel: str) -> str:
-    """The channel as an SQL identifier, for LISTEN/UNLISTEN statements."""
-    return '"' + channel.replace('"', '""') + '"'

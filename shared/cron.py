@@ -156,9 +156,11 @@ class CronExpression:
                 f"cron expression {text!r} has {len(parts)} fields; expected 5 (minute hour "
                 "day-of-month month day-of-week) or 6 (with a leading second)")
         fields = (_SECOND, _MINUTE, _HOUR, _DAY, _MONTH, _WEEKDAY)
-        values = [_parse_field(f, part, text) for f, part in zip(fields, parts, strict=True)]
-        expr = cls(normal, *values, day_star=parts[3].startswith("*"),
-                   weekday_star=parts[5].startswith("*"), hour_star=parts[2].startswith("*"))
+        second, minute, hour, day, month, weekday = (
+            _parse_field(f, part, text) for f, part in zip(fields, parts, strict=True))
+        expr = cls(normal, second, minute, hour, day, month, weekday,
+                   day_star=parts[3].startswith("*"), weekday_star=parts[5].startswith("*"),
+                   hour_star=parts[2].startswith("*"))
         if expr.weekday_star and not any(
                 d <= _DAYS_IN_MONTH[m] for m in expr.months for d in expr.days):
             raise CronError(f"cron expression {text!r} never fires: no month of it has such a day")
@@ -247,16 +249,6 @@ class CronSchedule:
         offset = instant.astimezone(self.timezone).utcoffset()
         assert offset is not None
         return offset
-
-    def instants(self, local: datetime) -> list[datetime]:
-        """The UTC instants at which the naive local time ``local`` fires (see module doc)."""
-        first = local.replace(tzinfo=self.timezone, fold=0).astimezone(UTC)
-        if first.astimezone(self.timezone).replace(tzinfo=None) != local:
-            return [first]  # skipped by a spring-forward change: fold 0 shifts it forward
-        second = local.replace(tzinfo=self.timezone, fold=1).astimezone(UTC)
-        if second != first and self.expression.hour_star:
-            return [first, second]  # repeated by a fall-back change
-        return [first]
 
     def next_after(self, moment: datetime) -> datetime | None:
         """The first fire time strictly after ``moment`` (UTC), or None if there is none."""

@@ -38,12 +38,9 @@ SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"
 TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 SESSION_ATTRS = ("any", "primary", "standby", "prefer-standby", "read-write", "read-only")
 FILE_PARAMS = ("sslcert", "sslkey", "sslrootcert", "sslcrl", "passfile")
-# libpq parameters asyncpg reads from the DSN itself.
-PASSED = frozenset({
-    "sslmode", "sslcert", "sslkey", "sslrootcert", "sslcrl", "sslpassword", "sslnegotiation",
-    "ssl_min_protocol_version", "ssl_max_protocol_version", "target_session_attrs",
-    "krbsrvname", "gsslib", "passfile", "service",
-})
+# Other libpq parameters (sslmode, sslcert, sslkey, sslrootcert, sslcrl, sslpassword,
+# sslnegotiation, ssl_min/max_protocol_version, target_session_attrs, krbsrvname, gsslib,
+# passfile, service) asyncpg reads from the DSN itself: they pass through.
 # libpq client knobs with no asyncpg counterpart that weaken nothing when ignored.
 IGNORED = frozenset({
     "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",

@@ -83,7 +83,6 @@ class Completer:
         self._empty = asyncio.Event()
         self._empty.set()
         self._sending: set[int] = set()  # id() of the items of the flush under way
-        self.failed_flushes = 0
 
     def __len__(self) -> int:
         return len(self._completions) + len(self._failures)
@@ -177,11 +176,9 @@ class Completer:
             saved = await self._send(completions, failures)
         except Exception as error:
             if is_connection_error(error):
-                self.failed_flushes += 1
                 self._db.outage.report("completer", error)
                 return False
             if not caused_by_result(error):
-                self.failed_flushes += 1
                 log.warning("results not saved, will retry", pending=len(self),
                             error=mask_secrets(str(error)))
                 return False

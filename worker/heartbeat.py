@@ -33,7 +33,6 @@ class Heartbeat:
         self._db_timeout = db_timeout
         self._held = held
         self._on_lost = on_lost
-        self.beats = 0
 
     async def run(self) -> None:
         """Beat every interval until cancelled."""
@@ -54,7 +53,6 @@ class Heartbeat:
             else:
                 self._db.outage.report("heartbeat", error)
             return
-        self.beats += 1
         lost = ids - alive
         if lost:
             self._on_lost(lost)

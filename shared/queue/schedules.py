@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-import asyncpg
 import orjson
 
+from shared.conn import Conn
 from shared.cron import CronError, CronExpression, CronSchedule, load_timezone
 from shared.db import Database
 from shared.queue import validation as check
@@ -28,7 +28,6 @@ from shared.queue.send import JobSpec
 OPTION_NAMES = ("priority", "retry_limit", "retry_delay", "retry_backoff", "retry_delay_max",
                 "run_timeout", "singleton_key")
 _CHANGEABLE = ("cron", "timezone", "queue", "data", "options", "enabled")
-FIRING_KINDS = ("scheduled", "catch-up", "manual")
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +214,7 @@ async def list_firings(
     return [Firing.from_record(row) for row in rows]
 
 
-async def _locked(db: Database, conn: asyncpg.Connection, name: str) -> Schedule:
+async def _locked(db: Database, conn: Conn, name: str) -> Schedule:
     row = await conn.fetchrow(db.queries.get_schedule_for_update, name)
     if row is None:
         raise NotFound("schedule", name)

@@ -32,7 +32,7 @@ def cli_logging() -> Iterator[None]:
 
 
 @pytest.fixture
-def cli_env(db_url: str, monkeypatch: pytest.MonkeyPatch, cli_logging: None) -> None:
+def cli_env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The command's environment: this test's database."""
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.setenv("MS8_SCHEMA", SCHEMA)
@@ -45,8 +45,9 @@ async def run(*argv: str) -> int:
     return int(exit_.value.code or 0)
 
 
+@pytest.mark.usefixtures("cli_env", "cli_logging")
 async def test_queue_cancel_waiting_cancels_waiting_jobs_and_prints_the_count(
-    db: Database, cli_env: None, capsys: pytest.CaptureFixture[str],
+    db: Database, capsys: pytest.CaptureFixture[str]
 ) -> None:
     await core.send_many(db, [core.JobSpec.of("maint") for _ in range(4)])
     [active] = await core.fetch(db, {"maint": 1}, "w1")
@@ -56,8 +57,9 @@ async def test_queue_cancel_waiting_cancels_waiting_jobs_and_prints_the_count(
     assert (await core.count_jobs(db))["maint"] == {"active": 1, "cancelled": 3}
 
 
+@pytest.mark.usefixtures("cli_env", "cli_logging")
 async def test_an_unknown_queue_is_one_line_and_status_2(
-    cli_env: None, capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert await run("queue", "cancel-waiting", "nosuch") == 2
     assert capsys.readouterr().err.endswith("queue 'nosuch' does not exist\n")
@@ -67,8 +69,9 @@ def out(capsys: pytest.CaptureFixture[str]) -> object:
     return orjson.loads(capsys.readouterr().out)
 
 
+@pytest.mark.usefixtures("cli_env", "cli_logging")
 async def test_send_job_cancel_and_resume(
-    db: Database, cli_env: None, capsys: pytest.CaptureFixture[str],
+    db: Database, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert await run("send", "mail", '{"to": "a@example.com"}', "--priority", "7",
                      "--delay", "60", "--singleton-key", "a") == 0
@@ -91,8 +94,9 @@ async def test_send_job_cancel_and_resume(
     assert (await core.get_job(db, sent["id"])).state == "created"
 
 
+@pytest.mark.usefixtures("cli_env", "cli_logging")
 async def test_queue_show_pause_resume_and_set(
-    db: Database, cli_env: None, capsys: pytest.CaptureFixture[str],
+    db: Database, capsys: pytest.CaptureFixture[str]
 ) -> None:
     await core.create_queue(db, "reports")
     assert await run("queue", "pause", "reports") == 0
@@ -114,8 +118,9 @@ async def test_queue_show_pause_resume_and_set(
     assert "key=value" in capsys.readouterr().err
 
 
+@pytest.mark.usefixtures("cli_env", "cli_logging")
 async def test_stats_and_redrive(
-    db: Database, cli_env: None, capsys: pytest.CaptureFixture[str],
+    db: Database, capsys: pytest.CaptureFixture[str]
 ) -> None:
     await core.create_queue(db, "work", retry_limit=0, dead_letter="dead")
     await core.send(db, "work", {"n": 1})
@@ -131,16 +136,18 @@ async def test_stats_and_redrive(
     assert (await core.count_jobs(db))["work"].get("created") == 1
 
 
+@pytest.mark.usefixtures("cli_env", "cli_logging")
 async def test_migrate_on_a_current_schema_changes_nothing(
-    db: Database, cli_env: None, capsys: pytest.CaptureFixture[str],
+    db: Database, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = await db.pool.fetchval(f"SELECT count(*) FROM {SCHEMA}.schema_version")
     assert await run("migrate") == 0
     assert await db.pool.fetchval(f"SELECT count(*) FROM {SCHEMA}.schema_version") == before
 
 
+@pytest.mark.usefixtures("cli_env", "cli_logging")
 async def test_bad_input_is_one_line_and_status_2(
-    cli_env: None, capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert await run("send", "q", "{not json") == 2
     assert await run("job", "999999") == 2
@@ -149,9 +156,9 @@ async def test_bad_input_is_one_line_and_status_2(
     assert len(err) == 3 and all(line.startswith("ms8-jobs: ") for line in err), err
 
 
+@pytest.mark.usefixtures("cli_logging")
 async def test_db_start_url_status_stop(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-    cli_logging: None,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The embedded server's commands on a cluster of the test's own."""
     monkeypatch.setenv("MS8_DATA_DIR", str(tmp_path))

@@ -13,7 +13,6 @@ Reads during an outage fail with connection errors; ``tolerant`` turns those int
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -175,7 +174,3 @@ class Lab:
         return await self.db.pool.fetchval(
             f'SELECT count(*) FROM "{self.db.schema}".jobs'
             " WHERE state = 'active' AND worker_id = $1", worker_id)
-
-
-def seconds_since(start: float) -> float:
-    return time.monotonic() - start

@@ -34,9 +34,9 @@ async def ended(db: Database, ids: list[int]) -> list[queue.Job] | None:
     return jobs if all(j.finished for j in jobs) else None
 
 
+@pytest.mark.usefixtures("configured")
 async def test_a_source_down_gives_partial_snapshots_naming_it(
-    db: Database, start_worker: StartWorker, sources: FakeSources,
-    configured: analytics.Collector,
+    db: Database, start_worker: StartWorker, sources: FakeSources
 ) -> None:
     await user_roles.seed(db, 30)
     sources.modes["b"] = "503"
@@ -59,9 +59,9 @@ async def test_a_source_down_gives_partial_snapshots_naming_it(
     assert 'ms8_source_failures_total{kind="http-5xx",source="b"}' in text
 
 
+@pytest.mark.usefixtures("configured")
 async def test_every_source_down_retries_then_fails_and_writes_nothing(
-    db: Database, start_worker: StartWorker, sources: FakeSources,
-    configured: analytics.Collector,
+    db: Database, start_worker: StartWorker, sources: FakeSources
 ) -> None:
     await user_roles.seed(db, 1)
     sources.modes.update({"a": "503", "b": "hang", "c": "garbage"})
@@ -76,8 +76,9 @@ async def test_every_source_down_retries_then_fails_and_writes_nothing(
         await snapshots.latest(db, 1)
 
 
+@pytest.mark.usefixtures("configured")
 async def test_an_unknown_user_role_is_skipped(
-    db: Database, start_worker: StartWorker, configured: analytics.Collector,
+    db: Database, start_worker: StartWorker
 ) -> None:
     sent = await queue.send(db, "collect-analytics", {"user_role_id": 5, "day": "2026-03-01"})
     await start_worker(**QUEUES)

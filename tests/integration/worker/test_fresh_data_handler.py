@@ -52,9 +52,9 @@ async def finished(db: Database, job_id: int) -> queue.Job | None:
     return job if job.finished else None
 
 
+@pytest.mark.usefixtures("configured")
 async def test_progress_per_source_then_the_snapshot_and_the_output(
-    db: Database, start_worker: StartWorker, sources: FakeSources,
-    configured: analytics.Collector, progress: list[dict[str, Any]],
+    db: Database, start_worker: StartWorker, sources: FakeSources, progress: list[dict[str, Any]]
 ) -> None:
     await user_roles.seed(db, 3)
     sources.modes["b"] = "503"
@@ -76,9 +76,9 @@ async def test_progress_per_source_then_the_snapshot_and_the_output(
     assert set(snapshot.data) == {"a", "c"}
 
 
+@pytest.mark.usefixtures("configured")
 async def test_a_slow_source_gets_the_run_extended_instead_of_cut_off(
-    db: Database, start_worker: StartWorker, sources: FakeSources,
-    configured: analytics.Collector,
+    db: Database, start_worker: StartWorker, sources: FakeSources
 ) -> None:
     await user_roles.seed(db, 1)
     sources.modes["a"] = "slow"
