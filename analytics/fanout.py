@@ -21,10 +21,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-import asyncpg
-
 from analytics import user_roles
 from shared import queue
+from shared.conn import Conn, one
 from shared.db import Database
 
 DAILY_QUEUE = "daily-batch"
@@ -77,7 +76,7 @@ async def fan_out(
     async with db.pool.acquire() as conn:
         async with conn.transaction():
             await conn.execute(db.queries.open_nightly_run, night, fire_time, job_id)
-            run = await conn.fetchrow(db.queries.lock_nightly_run, night)
+            run = one(await conn.fetchrow(db.queries.lock_nightly_run, night))
             batch_id = run["batch_id"]
             if batch_id is None:
                 batch_id = await queue.create_batch(
@@ -107,12 +106,12 @@ async def declare_queues(db: Database) -> None:
 
 
 async def _next_chunk(
-    db: Database, conn: asyncpg.Connection, night: date, batch_id: int, chunk: int,
-) -> tuple[int, bool]:
+    db: Database, conn: Conn, night: date, batch_id: int, chunk: int,
+) -> tuple[int, int, bool]:
     """Send one chunk, or seal the batch when none is left.
 
     Returns (jobs sent now, jobs sent for the night, fan-out finished)."""
-    run = await conn.fetchrow(db.queries.lock_nightly_run, night)
+    run = one(await conn.fetchrow(db.queries.lock_nightly_run, night))
     if run["fanned_out_at"] is not None:  # another run of the night finished it meanwhile
         return 0, run["sent"], True
     rows = await conn.fetch(db.queries.page_active_user_roles, run["last_user_role_id"], chunk)

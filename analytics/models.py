@@ -84,7 +84,7 @@ class NightlyRun:
 
     @classmethod
     def from_record(cls, row: Any) -> NightlyRun:
-        values = {name: row[name] for name in cls.__slots__}  # type: ignore[attr-defined]
+        values = {name: row[name] for name in cls.__slots__}
         values["source_failures"] = _json(row["source_failures"])
         return cls(**values)
 

@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from shared.settings import SettingsError, env_float, env_int, env_str
@@ -97,16 +98,19 @@ def parse_sources(variable: str, raw: str) -> dict[str, str]:
     return sources
 
 
+Number = TypeVar("Number", int, float)
+
+
 def per_source(
-    env: Mapping[str, str], variable: str, names: tuple[str, ...], default: float,
-    kind: type[int] | type[float], low: float, high: float,
-) -> dict[str, float]:
+    env: Mapping[str, str], variable: str, names: tuple[str, ...], default: Number,
+    kind: type[Number], low: float, high: float,
+) -> dict[str, Number]:
     """``"10,learner-ai=30"`` → 10 for every source, 30 for learner-ai."""
     value_of = {name: default for name in names}
     raw = env_str(env, variable)
     if raw is None:
         return value_of
-    overrides: dict[str, float] = {}
+    overrides: dict[str, Number] = {}
     for item in (part.strip() for part in raw.split(",")):
         if not item:
             continue

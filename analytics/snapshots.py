@@ -20,6 +20,7 @@ import orjson
 
 from analytics.models import COMPLETE, PARTIAL, Missing, Snapshot
 from shared.coalesce import Coalescer
+from shared.conn import one
 from shared.db import Database
 from shared.queue import NotFound
 
@@ -98,5 +99,5 @@ async def latest(db: Database, user_role_id: int) -> Snapshot:
 
 
 async def of_batch(db: Database, batch_id: int) -> BatchSnapshots:
-    row = await db.pool.fetchrow(db.queries.batch_snapshot_summary, batch_id)
+    row = one(await db.pool.fetchrow(db.queries.batch_snapshot_summary, batch_id))
     return BatchSnapshots(row["partial"], orjson.loads(row["source_failures"]))

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from analytics.models import UserRole
+from shared.conn import one
 from shared.db import Database
 from shared.queue import InvalidInput, NotFound
 
@@ -45,7 +46,7 @@ async def seed(
 
 
 async def count(db: Database) -> Counts:
-    row = await db.pool.fetchrow(db.queries.count_user_roles)
+    row = one(await db.pool.fetchrow(db.queries.count_user_roles))
     return Counts(row["total"], row["active"])
 
 

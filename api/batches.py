@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
 from starlette.responses import Response
 
 from api import cursor, idempotent, wire
@@ -18,6 +17,7 @@ from api.jobs import job_spec, sent
 from api.schemas import ID
 from api.served import with_warnings
 from shared import queue as core
+from shared.conn import Conn
 
 BATCH_ID = Param("id", "path", ID, "the batch's id", required=True)
 DEFAULT_PAGE = 20
@@ -30,7 +30,7 @@ async def create_batch(call: Call) -> Response:
         [*(spec.queue for spec in specs), body.get("on_complete_queue")])
     created: list[int] = []
 
-    async def fill(conn: asyncpg.Connection) -> tuple[int, Any]:
+    async def fill(conn: Conn) -> tuple[int, Any]:
         batch_id = await core.create_batch(
             db, body.get("name", ""), on_complete_queue=body.get("on_complete_queue"),
             on_complete_data=body.get("on_complete_data"), conn=conn)
@@ -40,7 +40,7 @@ async def create_batch(call: Call) -> Response:
         return 201, with_warnings({"id": batch_id, "jobs": [sent(r) for r in results]},
                                   warnings)
 
-    async def work(conn: asyncpg.Connection | None) -> tuple[int, Any]:
+    async def work(conn: Conn | None) -> tuple[int, Any]:
         if conn is not None:
             return await fill(conn)
         async with db.pool.acquire() as own:

@@ -37,9 +37,9 @@ async def ready(call: Call) -> Response:
     try:
         async with asyncio.timeout(READY_TIMEOUT):
             async with db.pool.acquire() as conn:
-                status = await schema_status(conn, db.queries)
-        database, version, schema = "ok", status.version, status.state
-        is_ready = status.runnable
+                found = await schema_status(conn, db.queries)
+        database, version, schema = "ok", found.version, found.state
+        is_ready = found.runnable
     except Exception:
         database, is_ready = "unreachable", False
     listening = call.ctx.hub.listener.listening.is_set()

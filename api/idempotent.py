@@ -13,7 +13,6 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg
 import orjson
 from starlette.responses import Response
 
@@ -22,6 +21,7 @@ from api.errors import ApiError
 from api.schemas import IDEMPOTENCY_KEY_PATTERN
 from api.wire import dumps
 from shared import idempotency
+from shared.conn import Conn
 
 HEADER = "Idempotency-Key"
 PARAM = Param(
@@ -31,7 +31,7 @@ PARAM = Param(
     description="Send the same key again (within a day) to get the first response back "
                 "instead of sending twice.")
 
-Work = Callable[[asyncpg.Connection | None], Awaitable[tuple[int, Any]]]
+Work = Callable[[Conn | None], Awaitable[tuple[int, Any]]]
 Locate = Callable[[Any], str | None]
 
 

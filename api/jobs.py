@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
 from starlette.responses import Response
 
 from api import cursor, idempotent, rfc3339, wire
@@ -18,6 +17,7 @@ from api.errors import ApiError
 from api.schemas import ID, QUEUE_NAME, STATE
 from api.served import with_warnings
 from shared import queue as core
+from shared.conn import Conn
 
 OPTIONS = ("priority", "delay", "retry_limit", "retry_delay", "retry_backoff",
            "retry_delay_max", "run_timeout", "singleton_key")
@@ -50,7 +50,7 @@ async def send_job(call: Call) -> Response:
     spec = job_spec(call.body)
     warnings = await call.ctx.served.warnings([spec.queue])
 
-    async def work(conn: asyncpg.Connection | None) -> tuple[int, Any]:
+    async def work(conn: Conn | None) -> tuple[int, Any]:
         # Outside an idempotency claim, concurrent sends share one commit (and NOTIFY).
         if conn is None:
             result = await call.ctx.sender.send(spec)
@@ -65,7 +65,7 @@ async def send_jobs(call: Call) -> Response:
     specs = [job_spec(item, f"jobs[{i}].") for i, item in enumerate(call.body["jobs"])]
     warnings = await call.ctx.served.warnings(spec.queue for spec in specs)
 
-    async def work(conn: asyncpg.Connection | None) -> tuple[int, Any]:
+    async def work(conn: Conn | None) -> tuple[int, Any]:
         results = await core.send_many(call.ctx.db, specs, conn=conn)
         status = 201 if any(r.created for r in results) else 200
         return status, with_warnings({"jobs": [sent(r) for r in results]}, warnings)

@@ -17,7 +17,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from datetime import datetime
 from itertools import count
@@ -98,7 +98,7 @@ class HttpJobQueue:
         assert last is not None and last.finished
         return last
 
-    async def progress(self, job_id: int) -> AsyncIterator[Job]:
+    async def progress(self, job_id: int) -> AsyncGenerator[Job, None]:
         job_id = _job_id(job_id)
         last: Job | None = None
         if self._use_event_stream:
@@ -142,7 +142,7 @@ class HttpJobQueue:
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
-    async def _streamed(self, job_id: int) -> AsyncIterator[Job]:
+    async def _streamed(self, job_id: int) -> AsyncGenerator[Job, None]:
         """The job's event stream, re-opened when it breaks; returns without the finished
         job when streams cannot be had (the caller polls then)."""
         path = f"/jobs/{job_id}/events"

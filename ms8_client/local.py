@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing, contextmanager
 from types import TracebackType
 from typing import Any, Unpack
@@ -82,7 +82,7 @@ class LocalJobQueue:
             watcher = await self._started_watcher()
             return _job(await watcher.wait(job_id, timeout))
 
-    async def progress(self, job_id: int) -> AsyncIterator[Job]:
+    async def progress(self, job_id: int) -> AsyncGenerator[Job, None]:
         with _translated():
             watcher = await self._started_watcher()
             async with aclosing(watcher.changes(job_id)) as changes:

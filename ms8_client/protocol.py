@@ -82,7 +82,7 @@ class Job:
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> Job:
         """A job of the API's JSON (fields it does not know are ignored)."""
-        values = {name: body.get(name) for name in JOB_FIELDS}
+        values: dict[str, Any] = {name: body.get(name) for name in JOB_FIELDS}
         values["crash_count"] = values["crash_count"] or 0  # absent from older servers
         for name in _DATETIMES:
             if isinstance(values[name], str):

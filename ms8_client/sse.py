@@ -17,7 +17,8 @@ class Event:
 
 async def events(response: httpx.Response) -> AsyncIterator[Event]:
     """The events of the stream; comments (pings) and ``retry:`` lines are skipped."""
-    name, data, event_id = "message", [], None
+    name, event_id = "message", None
+    data: list[str] = []
     async for line in response.aiter_lines():
         if line == "":
             if data:

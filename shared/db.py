@@ -25,6 +25,7 @@ import asyncpg
 from shared import dburl
 from shared.backoff import Backoff
 from shared.channels import Channels
+from shared.conn import Conn
 from shared.logging import get_logger, mask_secrets
 from shared.outage import PROBE_CAP, PROBE_FIRST, Outage, QuietPoolFloor
 from shared.settings import MISSING_DATABASE_URL, Settings, SettingsError
@@ -89,7 +90,7 @@ class Database:
     def schema(self) -> str:
         return self.queries.schema
 
-    async def connect_direct(self) -> asyncpg.Connection:
+    async def connect_direct(self) -> Conn:
         """A session connection outside the pool (LISTEN, session locks). Caller closes it."""
         return await asyncpg.connect(
             **connect_args(self.settings, self.direct_url),
@@ -98,7 +99,7 @@ class Database:
         )
 
     @staticmethod
-    async def close_direct(conn: asyncpg.Connection | None) -> None:
+    async def close_direct(conn: Conn | None) -> None:
         """Close a direct connection, or drop it if closing takes more than two seconds
         (the server may be gone): its session, and the locks it held, end either way."""
         if conn is None or conn.is_closed():
@@ -125,8 +126,8 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def transaction(
-        self, conn: asyncpg.Connection | None = None,
-    ) -> AsyncIterator[asyncpg.Connection]:
+        self, conn: Conn | None = None,
+    ) -> AsyncIterator[Conn]:
         """A connection inside a transaction: the caller's (a savepoint if it is already in
         one), or one of the pool's."""
         if conn is not None:
@@ -137,7 +138,7 @@ class Database:
             yield own
 
 
-async def _keep_session(conn: asyncpg.Connection) -> None:
+async def _keep_session(conn: Conn) -> None:
     """Reset of a pooled connection on release: nothing beyond asyncpg's own (a transaction
     left open is rolled back). Pooled connections carry no session state — LISTEN, session
     locks and settings live on direct connections — and the default reset query

@@ -587,7 +587,7 @@ class EmbeddedPostgres:
         log.debug("running %s", shlex.join(argv))
         with tempfile.TemporaryFile() as out:
             try:
-                proc = subprocess.run(
+                proc = subprocess.run(  # type: ignore[call-overload]  # kwargs of the identity
                     argv,
                     stdin=subprocess.DEVNULL,
                     stdout=out,
@@ -598,7 +598,7 @@ class EmbeddedPostgres:
                     start_new_session=True,
                     timeout=timeout,
                     check=False,
-                    **self._ident().subprocess_kwargs(),  # type: ignore[arg-type]
+                    **self._ident().subprocess_kwargs(),
                 )
             except (OSError, subprocess.SubprocessError) as exc:
                 raise EmbeddedPostgresError(f"{what} failed: {exc}") from exc

@@ -16,8 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import asyncpg
-
+from shared.conn import Conn, one
 from shared.db import Database
 
 TTL_SECONDS = 86400.0
@@ -43,7 +42,7 @@ class Claim:
     """Inside ``once``: either ``replay`` is set (answer with it), or do the work on
     ``conn`` and ``record`` the response."""
 
-    def __init__(self, conn: asyncpg.Connection, replay: Stored | None) -> None:
+    def __init__(self, conn: Conn, replay: Stored | None) -> None:
         self.conn = conn
         self.replay = replay
         self.recorded: Stored | None = None
@@ -66,7 +65,7 @@ async def once(db: Database, principal: str, key: str, fingerprint: str, *,
             await conn.execute(db.queries.store_idempotency_response, principal, key,
                                claim.recorded.status, claim.recorded.body_json)
             return
-        row = await conn.fetchrow(db.queries.get_idempotency_key, principal, key)
+        row = one(await conn.fetchrow(db.queries.get_idempotency_key, principal, key))
         if row["fingerprint"] != fingerprint:
             raise KeyReused(key)
         yield Claim(conn, Stored(row["status"], row["response"]))

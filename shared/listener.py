@@ -23,6 +23,7 @@ import asyncpg
 
 from shared.backoff import Backoff
 from shared.channels import decode_payload
+from shared.conn import Conn
 from shared.db import Database, is_connection_error
 from shared.logging import get_logger, mask_secrets
 from shared.tasks import cancel_and_wait
@@ -57,7 +58,7 @@ class Listener:
         self._health_interval = health_interval
         self._health_timeout = health_timeout
         self._max_backoff = max_backoff
-        self._conn: asyncpg.Connection | None = None
+        self._conn: Conn | None = None
         self._task: asyncio.Task[None] | None = None
         self._lost = asyncio.Event()
         self.listening = asyncio.Event()
@@ -124,12 +125,12 @@ class Listener:
                 raise ConnectionError("listener connection closed")
             await self._conn.fetchval(self._db.queries.ping, timeout=self._health_timeout)
 
-    def _deliver(self, _conn: Any, _pid: int, channel: str, payload: str) -> None:
+    def _deliver(self, _conn: Any, _pid: int, channel: str, payload: object) -> None:
         short = self._channels.get(channel)
         if short is None:
             return
         try:
-            self._on_notify(short, decode_payload(payload))
+            self._on_notify(short, decode_payload(str(payload)))
         except Exception:
             log.exception("notification handler failed", channel=short)
 

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Sequence
 
 import asyncpg
 
+from shared.conn import Conn
 from shared.logging import get_logger
 from shared.migrations import (
     BEHIND,
@@ -38,7 +39,7 @@ __all__ = ["SchemaError", "ensure_schema", "migrate", "run_migrations"]
 
 
 async def migrate(
-    conn: asyncpg.Connection, queries: Queries, migrations: Sequence[Migration] | None = None,
+    conn: Conn, queries: Queries, migrations: Sequence[Migration] | None = None,
 ) -> list[int]:
     """Apply the missing migrations on a direct connection; returns the versions applied.
 
@@ -77,7 +78,7 @@ async def migrate(
 
 
 async def _backfill(
-    conn: asyncpg.Connection, queries: Queries, known: Sequence[Migration], missing: set[int],
+    conn: Conn, queries: Queries, known: Sequence[Migration], missing: set[int],
 ) -> None:
     """Record checksums of migrations applied before the version table had the column:
     the files as they are now are taken to be what was applied."""
@@ -88,7 +89,7 @@ async def _backfill(
 
 
 async def ensure_schema(
-    conn: asyncpg.Connection, queries: Queries, *, auto_migrate: bool,
+    conn: Conn, queries: Queries, *, auto_migrate: bool,
     migrations: Sequence[Migration] | None = None,
 ) -> int:
     """Make sure this code can run on the schema before a process starts; returns the
@@ -122,7 +123,7 @@ async def run_migrations() -> None:
     _, direct = resolve_urls(settings)
     queries = Queries.load(settings.schema)
 
-    def connect() -> Awaitable[asyncpg.Connection]:
+    def connect() -> Awaitable[Conn]:
         return asyncpg.connect(**connect_args(settings, direct),
                                statement_cache_size=100 if settings.statement_cache else 0)
 

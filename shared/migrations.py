@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import asyncpg
-
+from shared.conn import Conn
 from shared.sql import SQL_DIR, Queries, render
 
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -120,7 +119,7 @@ class SchemaStatus:
         return self.state in (CURRENT, COMPATIBLE_NEWER)
 
 
-async def read_applied(conn: asyncpg.Connection, queries: Queries) -> list[Applied]:
+async def read_applied(conn: Conn, queries: Queries) -> list[Applied]:
     table = f'"{queries.schema}".schema_version'
     if not await conn.fetchval(queries.version_table_exists, table):
         return []
@@ -169,7 +168,7 @@ def compare(applied: Sequence[Applied], known: Sequence[Migration], schema: str)
 
 
 async def schema_status(
-    conn: asyncpg.Connection, queries: Queries, migrations: Sequence[Migration] | None = None,
+    conn: Conn, queries: Queries, migrations: Sequence[Migration] | None = None,
 ) -> SchemaStatus:
     """Read the version table and compare it with this code's migrations."""
     return compare(await read_applied(conn, queries),

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from shared.conn import Conn
 from shared.logging import get_logger
 from shared.settings import Settings
 from shared.sql import Queries
@@ -39,7 +40,7 @@ class PoolerError(RuntimeError):
 
 
 async def shares_sessions(
-    connect: Callable[[], Awaitable[asyncpg.Connection]], queries: Queries,
+    connect: Callable[[], Awaitable[Conn]], queries: Queries,
 ) -> bool:
     """True when two connections from ``connect`` share one PostgreSQL session."""
     first = await connect()
@@ -57,8 +58,8 @@ async def shares_sessions(
 
 
 async def check(
-    settings: Settings, queries: Queries, *, pool: Callable[[], Awaitable[asyncpg.Connection]],
-    direct: Callable[[], Awaitable[asyncpg.Connection]], same_url: bool, sessions: bool,
+    settings: Settings, queries: Queries, *, pool: Callable[[], Awaitable[Conn]],
+    direct: Callable[[], Awaitable[Conn]], same_url: bool, sessions: bool,
     fix: str = "",
 ) -> None:
     """Raise ``PoolerError`` naming the fix when a pooler is in the way of what this

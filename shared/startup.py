@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import asyncpg
 
 from shared import pooler
+from shared.conn import Conn
 from shared.db import (
     Database,
     connect_args,
@@ -118,7 +119,7 @@ async def check_pooler(db: Database, *, sessions: bool, fix: str = "") -> None:
     """``shared.pooler.check`` on the database's pool and direct URLs."""
     pool_url = db.url or db.direct_url
 
-    def pooled() -> Awaitable[asyncpg.Connection]:
+    def pooled() -> Awaitable[Conn]:
         return asyncpg.connect(
             **connect_args(db.settings, pool_url),
             statement_cache_size=100 if db.settings.statement_cache else 0,

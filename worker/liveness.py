@@ -26,9 +26,8 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-import asyncpg
-
 from shared.backoff import Backoff
+from shared.conn import Conn
 from shared.db import Database, is_connection_error
 from shared.logging import get_logger, mask_secrets
 from shared.tasks import cancel_and_wait
@@ -47,7 +46,7 @@ class SessionLock:
         self._worker_id = worker_id
         self._check_seconds = check_seconds
         self._on_held = on_held
-        self._conn: asyncpg.Connection | None = None
+        self._conn: Conn | None = None
         self._task: asyncio.Task[None] | None = None
         self.held = asyncio.Event()
         self.sessions = 0
@@ -86,7 +85,7 @@ class SessionLock:
             await self._close()
             await self._db.outage.pause(backoff.next())
 
-    async def _acquire(self, conn: asyncpg.Connection, lost: asyncio.Event) -> None:
+    async def _acquire(self, conn: Conn, lost: asyncio.Event) -> None:
         said = False
         while not await conn.fetchval(self._db.queries.worker_lock, self._worker_id):
             if not said:
@@ -102,7 +101,7 @@ class SessionLock:
         if self._on_held is not None:
             self._on_held()
 
-    async def _hold(self, conn: asyncpg.Connection, lost: asyncio.Event) -> None:
+    async def _hold(self, conn: Conn, lost: asyncio.Event) -> None:
         """Ping every check interval until the connection is lost."""
         while True:
             await self._wait(lost, self._check_seconds)

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 import orjson
 
+from shared.conn import Conn
 from shared.db import Database, is_connection_error
 from shared.logging import get_logger, mask_secrets
 
@@ -99,7 +99,7 @@ async def list_workers(db: Database) -> list[WorkerInfo]:
 
 
 async def reap_workers(
-    db: Database, unseen_seconds: float, *, conn: asyncpg.Connection | None = None,
+    db: Database, unseen_seconds: float, *, conn: Conn | None = None,
 ) -> list[str]:
     """Forget the workers not seen for ``unseen_seconds``; returns their ids."""
     rows = await (conn or db.pool).fetch(db.queries.reap_workers, unseen_seconds)

@@ -93,10 +93,10 @@ def viewer_of(request: Request) -> Viewer | None:
         return Viewer(principal, session, ctx.sessions.csrf_token(session))
     if ctx.keys.open:
         cookie = ctx.sessions.issue(None)
-        session = ctx.sessions.verify(cookie)
-        assert session is not None
-        principal = Principal("dev", frozenset({"read", "write"}), "session", session)
-        return Viewer(principal, session, ctx.sessions.csrf_token(session), cookie)
+        opened = ctx.sessions.verify(cookie)
+        assert opened is not None
+        principal = Principal("dev", frozenset({"read", "write"}), opened)
+        return Viewer(principal, opened, ctx.sessions.csrf_token(opened), cookie)
     return None
 
 

@@ -17,8 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import asyncpg
-
+from shared.conn import Conn, one
 from shared.db import Database
 from shared.queue import validation as check
 from shared.queue.errors import InvalidInput, NotFound
@@ -28,7 +27,7 @@ from shared.queue.send import JobSpec, send_many
 
 async def create_batch(
     db: Database, name: str = "", *, on_complete_queue: str | None = None,
-    on_complete_data: Any = None, conn: asyncpg.Connection | None = None,
+    on_complete_data: Any = None, conn: Conn | None = None,
 ) -> int:
     """Open a batch to be filled (``send_many(..., batch_id=)``) and then sealed."""
     if not isinstance(name, str) or len(name) > 200:
@@ -42,12 +41,12 @@ async def create_batch(
     ex = conn or db.pool
     if on_complete_queue is not None:
         await ex.execute(db.queries.ensure_queues, [on_complete_queue])
-    row = await ex.fetchrow(db.queries.insert_batch, name, on_complete_queue, data)
+    row = one(await ex.fetchrow(db.queries.insert_batch, name, on_complete_queue, data))
     return int(row["id"])
 
 
 async def seal_batch(
-    db: Database, batch_id: int, *, conn: asyncpg.Connection | None = None,
+    db: Database, batch_id: int, *, conn: Conn | None = None,
 ) -> None:
     """Close a batch to new children; it finishes when its last child ends (maybe now)."""
     ex = conn or db.pool
@@ -74,7 +73,7 @@ async def send_batch(
 
 
 async def finish_batches(
-    db: Database, batch_ids: Sequence[int], *, conn: asyncpg.Connection | None = None,
+    db: Database, batch_ids: Sequence[int], *, conn: Conn | None = None,
 ) -> list[int]:
     """Finish those of the batches whose children have all ended; returns their ids."""
     if not batch_ids:

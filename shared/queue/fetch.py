@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-import asyncpg
-
+from shared.conn import Conn
 from shared.db import Database
 from shared.queue import validation as check
 from shared.queue.errors import InvalidInput, InvalidState, NotFound
@@ -16,7 +15,7 @@ from shared.queue.models import Job
 
 async def fetch(
     db: Database, wanted: Mapping[str, int], worker_id: str, *,
-    conn: asyncpg.Connection | None = None,
+    conn: Conn | None = None,
 ) -> list[Job]:
     """Claim up to ``wanted[queue]`` jobs of each queue for ``worker_id``.
 
@@ -33,16 +32,18 @@ async def fetch(
 
 
 async def next_start_after(
-    db: Database, queues: Iterable[str], *, conn: asyncpg.Connection | None = None,
+    db: Database, queues: Iterable[str], *, conn: Conn | None = None,
 ) -> datetime | None:
     """The earliest start_after of the jobs waiting in ``queues``, or None."""
     names = [check.queue_name(name) for name in queues]
-    return await (conn or db.pool).fetchval(db.queries.next_start_after, names)
+    earliest: datetime | None = await (conn or db.pool).fetchval(
+        db.queries.next_start_after, names)
+    return earliest
 
 
 async def heartbeat(
     db: Database, job_ids: Iterable[int], worker_id: str, *,
-    conn: asyncpg.Connection | None = None,
+    conn: Conn | None = None,
 ) -> set[int]:
     """Mark the worker's active jobs alive; returns those it still holds (the others were
     cancelled, reclaimed or timed out meanwhile)."""
@@ -55,7 +56,7 @@ async def heartbeat(
 
 async def release(
     db: Database, job_ids: Iterable[int], worker_id: str, *,
-    conn: asyncpg.Connection | None = None,
+    conn: Conn | None = None,
 ) -> list[int]:
     """Hand active jobs back to the queue without counting the attempt (graceful stop)."""
     ids = check.job_ids(job_ids)
@@ -67,7 +68,7 @@ async def release(
 
 async def set_progress(
     db: Database, job_id: int, progress: int, message: str | None = None, *,
-    worker_id: str | None = None, conn: asyncpg.Connection | None = None,
+    worker_id: str | None = None, conn: Conn | None = None,
 ) -> bool:
     """Record an active job's progress (0-100, optional message); False if it is not active."""
     found = await (conn or db.pool).fetchval(
@@ -80,7 +81,7 @@ async def set_progress(
 async def extend_deadline(
     db: Database, job_id: int, seconds: float, *, worker_id: str,
     max_run_seconds: float = check.MAX_RUN_TIMEOUT_SECONDS,
-    conn: asyncpg.Connection | None = None,
+    conn: Conn | None = None,
 ) -> float | None:
     """Give an active job ``seconds`` more from now before its run times out; returns the
     seconds it has left (None when it has no run timeout: nothing to extend).

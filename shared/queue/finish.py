@@ -14,13 +14,14 @@ from typing import Any
 
 import asyncpg
 
+from shared.conn import Conn
 from shared.db import Database
 from shared.queue import validation as check
 from shared.queue.batches import finish_batches
 from shared.queue.errors import InvalidState, NotFound
 from shared.queue.models import FailResult, Job
 
-Executor = asyncpg.Connection | asyncpg.Pool
+Executor = Conn | asyncpg.Pool
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +36,7 @@ class Failure:
 
 async def complete_many(
     db: Database, results: Sequence[tuple[int, Any]], *, worker_id: str | None = None,
-    conn: asyncpg.Connection | None = None,
+    conn: Conn | None = None,
 ) -> list[int]:
     """Complete active jobs with their outputs; returns the ids completed.
 
@@ -54,7 +55,7 @@ async def complete_many(
 
 async def complete(
     db: Database, job_id: int, output: Any = None, *, worker_id: str | None = None,
-    conn: asyncpg.Connection | None = None,
+    conn: Conn | None = None,
 ) -> None:
     """Complete one active job; raises if it is not active (or not held by ``worker_id``)."""
     if not await complete_many(db, [(job_id, output)], worker_id=worker_id, conn=conn):
@@ -63,7 +64,7 @@ async def complete(
 
 async def fail_many(
     db: Database, failures: Sequence[Failure], *, worker_id: str | None = None,
-    conn: asyncpg.Connection | None = None,
+    conn: Conn | None = None,
 ) -> list[FailResult]:
     """Fail active jobs: those with attempts left retry after their backoff delay, the rest
     end as failed (with a copy sent to the queue's dead-letter queue, if it names one)."""
@@ -83,7 +84,7 @@ async def fail_many(
 
 async def fail(
     db: Database, job_id: int, message: str, traceback: str | None = None, *,
-    retry: bool = True, worker_id: str | None = None, conn: asyncpg.Connection | None = None,
+    retry: bool = True, worker_id: str | None = None, conn: Conn | None = None,
 ) -> FailResult:
     """Fail one active job (see ``fail_many``)."""
     results = await fail_many(
@@ -94,7 +95,7 @@ async def fail(
 
 
 async def cancel(
-    db: Database, job_ids: Iterable[int], *, conn: asyncpg.Connection | None = None,
+    db: Database, job_ids: Iterable[int], *, conn: Conn | None = None,
 ) -> list[int]:
     """Cancel waiting or active jobs; returns the ids cancelled (finished ones are skipped).
     Workers running one of them hear of it on the cancel channel and stop its handler."""
@@ -125,7 +126,7 @@ async def cancel_waiting(db: Database, queue: str, *, chunk: int = 5000) -> int:
 
 
 async def resume(
-    db: Database, job_ids: Iterable[int], *, conn: asyncpg.Connection | None = None,
+    db: Database, job_ids: Iterable[int], *, conn: Conn | None = None,
 ) -> list[int]:
     """Send failed or cancelled jobs back to waiting, with fresh attempt and crash counts."""
     ids = check.job_ids(job_ids)
@@ -141,14 +142,14 @@ async def resume(
 
 
 async def delete(
-    db: Database, job_ids: Iterable[int], *, conn: asyncpg.Connection | None = None,
+    db: Database, job_ids: Iterable[int], *, conn: Conn | None = None,
 ) -> list[int]:
     """Delete waiting and finished jobs; active ones must be cancelled first."""
     return await _end_jobs(db, db.queries.delete_jobs, job_ids, conn)
 
 
 async def _end_jobs(
-    db: Database, query: str, job_ids: Iterable[int], conn: asyncpg.Connection | None,
+    db: Database, query: str, job_ids: Iterable[int], conn: Conn | None,
     *args: Any,
 ) -> list[int]:
     """Run a statement that ends jobs by id, then finish the batches it may have emptied."""
@@ -164,12 +165,12 @@ async def _end_jobs(
 async def _finish_batches_of(db: Database, ex: Executor, rows: Sequence[Any]) -> None:
     batch_ids = sorted({row["batch_id"] for row in rows if row["batch_id"] is not None})
     if batch_ids:
-        await finish_batches(db, batch_ids, conn=ex if isinstance(ex, asyncpg.Connection)
+        await finish_batches(db, batch_ids, conn=ex if isinstance(ex, Conn)
                              else None)
 
 
 async def _explain_missing(
-    db: Database, job_id: int, action: str, conn: asyncpg.Connection | None,
+    db: Database, job_id: int, action: str, conn: Conn | None,
 ) -> None:
     row = await (conn or db.pool).fetchrow(db.queries.get_job, check.job_id(job_id))
     if row is None:

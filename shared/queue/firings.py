@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
-
+from shared.conn import Conn
 from shared.db import Database
 from shared.queue import validation as check
 from shared.queue.errors import InvalidInput, InvalidState, NotFound
@@ -118,7 +117,7 @@ def with_fire_time(data: Any, fire_time: datetime) -> Any:
 
 
 async def _fire(
-    db: Database, conn: asyncpg.Connection, schedule: Schedule, fire_time: datetime | None,
+    db: Database, conn: Conn, schedule: Schedule, fire_time: datetime | None,
     kind: str,
 ) -> FiringOutcome:
     claimed = await conn.fetchrow(db.queries.insert_firing, schedule.name, fire_time, kind)

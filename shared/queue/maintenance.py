@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from shared.conn import Conn
 from shared.db import Database
 from shared.queue import validation as check
 from shared.queue.batches import finish_batches
@@ -56,7 +57,7 @@ class Reclaimed:
 
 async def take_back_jobs(
     db: Database, worker_ids: Sequence[str], *, limit: int = 1000,
-    conn: asyncpg.Connection | None = None,
+    conn: Conn | None = None,
 ) -> list[Reclaimed]:
     """Hand back the active jobs (at most ``limit``) of ``worker_ids``, workers known to be
     dead: each counts a crash, not an attempt, and waits again at once, unless it reached
@@ -75,7 +76,7 @@ async def take_back_jobs(
 
 async def reclaim_lost_jobs(
     db: Database, *, stall_seconds: float, timeout_grace_seconds: float = 0.0,
-    limit: int = 1000, conn: asyncpg.Connection | None = None,
+    limit: int = 1000, conn: Conn | None = None,
 ) -> list[Reclaimed]:
     """Take back the active jobs that stopped heartbeating ``stall_seconds`` ago (a crash,
     as in ``take_back_jobs``), and fail those that ran longer than their run timeout plus
@@ -91,7 +92,7 @@ async def reclaim_lost_jobs(
 
 
 async def _reclaim(
-    db: Database, conn: asyncpg.Connection, stall: float, grace: float, limit: int,
+    db: Database, conn: Conn, stall: float, grace: float, limit: int,
 ) -> list[Reclaimed]:
     # A probe outside any transaction first (its row locks end with it): on a healthy
     # fleet it finds nothing, and one statement is all a pass costs.
@@ -113,7 +114,7 @@ async def _reclaim(
 
 
 async def _crash(
-    db: Database, conn: asyncpg.Connection, rows: Sequence[asyncpg.Record], reason: str,
+    db: Database, conn: Conn, rows: Sequence[asyncpg.Record], reason: str,
     messages: dict[int, str],
 ) -> list[Reclaimed]:
     """Count a crash for each of the locked job rows, hand back those under their crash
@@ -141,7 +142,7 @@ async def _crash(
 
 
 async def _finish_failed_batches(
-    db: Database, conn: asyncpg.Connection | None, rows: Sequence[asyncpg.Record],
+    db: Database, conn: Conn | None, rows: Sequence[asyncpg.Record],
     reclaimed: Sequence[Reclaimed],
 ) -> None:
     # Again after the commit: inside the transaction, a sibling ending at the same moment
@@ -164,7 +165,7 @@ def _timed_out(row: asyncpg.Record) -> Failure:
 
 
 async def prune_history(
-    db: Database, *, limit: int = 1000, conn: asyncpg.Connection | None = None,
+    db: Database, *, limit: int = 1000, conn: Conn | None = None,
 ) -> int:
     """Delete at most ``limit`` finished jobs past their queue's retention; returns how many.
     Call again while it returns ``limit``: each call is one short statement."""
@@ -174,7 +175,7 @@ async def prune_history(
 
 async def release_orphans(
     db: Database, worker_id: str, known_ids: Iterable[int], *,
-    conn: asyncpg.Connection | None = None,
+    conn: Conn | None = None,
 ) -> list[int]:
     """Hand back (no attempt counted) the active jobs ``worker_id`` holds but does not know
     of: ``known_ids`` are the jobs it is running or still reporting on."""

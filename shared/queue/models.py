@@ -114,7 +114,7 @@ class QueuePolicy:
 
     @classmethod
     def from_record(cls, row: Any) -> QueuePolicy:
-        return cls(**{name: row[name] for name in cls.__slots__})  # type: ignore[attr-defined]
+        return cls(**{name: row[name] for name in cls.__slots__})
 
 
 @dataclass(frozen=True, slots=True)

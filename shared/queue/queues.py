@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import fields, replace
 from typing import Any
 
-import asyncpg
-
+from shared.conn import Conn
 from shared.db import Database
 from shared.queue import validation as check
 from shared.queue.errors import InvalidInput, NotFound
@@ -80,7 +79,7 @@ async def declare_queue(db: Database, name: str, **policy: Any) -> QueuePolicy:
 
 
 async def _insert(
-    db: Database, conn: asyncpg.Connection, name: str, policy: dict[str, Any],
+    db: Database, conn: Conn, name: str, policy: dict[str, Any],
 ) -> Any:
     """Insert the queue; no row when it exists."""
     _unknown(policy)
@@ -99,7 +98,7 @@ async def update_queue(db: Database, name: str, **changes: Any) -> QueuePolicy:
 
 
 async def _update(
-    db: Database, conn: asyncpg.Connection, name: str, changes: dict[str, Any],
+    db: Database, conn: Conn, name: str, changes: dict[str, Any],
 ) -> QueuePolicy:
     row = await conn.fetchrow(db.queries.get_queue_for_update, name)
     if row is None:

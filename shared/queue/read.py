@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import asyncpg
-
+from shared.conn import Conn
 from shared.db import Database
 from shared.queue import validation as check
 from shared.queue.errors import NotFound
 from shared.queue.models import Job
 
 
-async def get_job(db: Database, job_id: int, *, conn: asyncpg.Connection | None = None) -> Job:
+async def get_job(db: Database, job_id: int, *, conn: Conn | None = None) -> Job:
     row = await (conn or db.pool).fetchrow(db.queries.get_job, check.job_id(job_id))
     if row is None:
         raise NotFound("job", job_id)

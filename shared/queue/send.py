@@ -15,12 +15,13 @@ from typing import Any
 
 import asyncpg
 
+from shared.conn import Conn, one
 from shared.db import Database
 from shared.queue import validation as check
 from shared.queue.errors import InvalidInput, NotFound, QueueError
 from shared.queue.models import Sent
 
-Executor = asyncpg.Connection | asyncpg.Pool
+Executor = Conn | asyncpg.Pool
 # From this many jobs without singleton keys, send_many inserts by COPY.
 COPY_MIN_JOBS = 500
 _COPY_COLUMNS = (
@@ -78,7 +79,7 @@ class JobSpec:
 
 async def send(
     db: Database, queue: str, data: Any = None, *, batch_id: int | None = None,
-    conn: asyncpg.Connection | None = None, **options: Any,
+    conn: Conn | None = None, **options: Any,
 ) -> Sent:
     """Send one job; with a singleton key already held, return the holder (created=False)."""
     spec = JobSpec.of(queue, data, **options)
@@ -90,14 +91,14 @@ async def send(
 
 
 async def send_spec(
-    db: Database, spec: JobSpec, *, conn: asyncpg.Connection | None = None,
+    db: Database, spec: JobSpec, *, conn: Conn | None = None,
 ) -> Sent:
     """Send one job already validated as a ``JobSpec``."""
     return await _send_one(db, conn or db.pool, spec, None)
 
 
 async def _send_into_batch(
-    db: Database, conn: asyncpg.Connection, spec: JobSpec, batch_id: int,
+    db: Database, conn: Conn, spec: JobSpec, batch_id: int,
 ) -> Sent:
     sent = await _send_one(db, conn, spec, batch_id)
     if sent.created:
@@ -114,8 +115,8 @@ async def _send_one(db: Database, ex: Executor, spec: JobSpec, batch_id: int | N
         )
         if job_id is not None:
             return Sent(job_id, True)
-        existing, queue_exists = await ex.fetchrow(
-            db.queries.send_conflict, spec.queue, spec.singleton_key)
+        existing, queue_exists = one(await ex.fetchrow(
+            db.queries.send_conflict, spec.queue, spec.singleton_key))
         if existing is not None:
             return Sent(existing, False)
         if not queue_exists:
@@ -126,7 +127,7 @@ async def _send_one(db: Database, ex: Executor, spec: JobSpec, batch_id: int | N
 
 async def send_many(
     db: Database, jobs: Sequence[JobSpec], *, batch_id: int | None = None,
-    conn: asyncpg.Connection | None = None,
+    conn: Conn | None = None,
 ) -> list[Sent]:
     """Send many jobs in one INSERT; results are in input order."""
     if not jobs:
@@ -139,7 +140,7 @@ async def send_many(
 
 
 async def _send_many(
-    db: Database, conn: asyncpg.Connection, jobs: Sequence[JobSpec], batch_id: int | None,
+    db: Database, conn: Conn, jobs: Sequence[JobSpec], batch_id: int | None,
 ) -> list[Sent]:
     await conn.execute(db.queries.ensure_queues, list({job.queue for job in jobs}))
     if len(jobs) >= COPY_MIN_JOBS and all(job.singleton_key is None for job in jobs):
@@ -147,7 +148,7 @@ async def _send_many(
         if batch_id is not None:
             await _grow_batch(db, conn, batch_id, len(results))
         return results
-    row = await conn.fetchrow(
+    row = one(await conn.fetchrow(
         db.queries.send_jobs,
         [j.queue for j in jobs], [j.data_json for j in jobs], [j.priority for j in jobs],
         _unless_all_none([j.start_after for j in jobs]), [j.delay for j in jobs],
@@ -157,7 +158,7 @@ async def _send_many(
         _unless_all_none([j.retry_delay_max for j in jobs]),
         _unless_all_none([j.run_timeout for j in jobs]),
         _unless_all_none([j.singleton_key for j in jobs]), batch_id,
-    )
+    ))
     results = [Sent(job_id, inserted) for job_id, inserted in zip(row["ids"], row["inserted"],
                                                                     strict=True)]
     duplicates = [i for i, sent in enumerate(results) if not sent.created]
@@ -170,7 +171,7 @@ async def _send_many(
 
 
 async def _copy_many(
-    db: Database, conn: asyncpg.Connection, jobs: Sequence[JobSpec], batch_id: int | None,
+    db: Database, conn: Conn, jobs: Sequence[JobSpec], batch_id: int | None,
 ) -> list[Sent]:
     """Insert by binary COPY: about twice as fast as the INSERT for thousands of jobs.
 
@@ -181,7 +182,7 @@ async def _copy_many(
         row["name"]: row
         for row in await conn.fetch(db.queries.queue_policies, list({j.queue for j in jobs}))
     }
-    reserved = await conn.fetchrow(db.queries.reserve_job_ids, len(jobs))
+    reserved = one(await conn.fetchrow(db.queries.reserve_job_ids, len(jobs)))
     now = reserved["now"]
     records = []
     for job_id, job in zip(reserved["ids"], jobs, strict=True):
@@ -209,7 +210,7 @@ def _unless_all_none(values: list[Any]) -> list[Any] | None:
 
 
 async def _resolve_duplicates(
-    db: Database, conn: asyncpg.Connection, jobs: Sequence[JobSpec], results: list[Sent],
+    db: Database, conn: Conn, jobs: Sequence[JobSpec], results: list[Sent],
     duplicates: list[int], batch_id: int | None,
 ) -> list[Sent]:
     """Point each job skipped for its singleton key at the job that holds the key."""
@@ -229,6 +230,6 @@ async def _resolve_duplicates(
     return results
 
 
-async def _grow_batch(db: Database, conn: asyncpg.Connection, batch_id: int, count: int) -> None:
+async def _grow_batch(db: Database, conn: Conn, batch_id: int, count: int) -> None:
     if await conn.fetchval(db.queries.grow_batch, batch_id, count) is None:
         raise NotFound("open batch", batch_id)

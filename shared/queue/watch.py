@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
@@ -74,7 +74,7 @@ class JobWatcher:
                 if not await self._pause(cue, deadline):
                     raise TimeoutError(f"job {job_id} is still {job.state} after {timeout} s")
 
-    async def changes(self, job_id: int) -> AsyncIterator[Job]:
+    async def changes(self, job_id: int) -> AsyncGenerator[Job, None]:
         """The job now, then again after every change of its state or progress; the last
         one yielded is the finished job. Raises ``NotFound`` as ``wait`` does."""
         job_id = check.job_id(job_id)

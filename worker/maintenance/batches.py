@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import asyncpg
-
 from shared import queue
+from shared.conn import Conn
 from shared.db import Database
 
 
@@ -18,6 +17,6 @@ class BatchFinisher:
     limit: int = 1000
     name: str = "batches"
 
-    async def run(self, conn: asyncpg.Connection) -> tuple[int, bool]:
+    async def run(self, conn: Conn) -> tuple[int, bool]:
         finished = await queue.finish_pending_batches(self.db, self.limit)
         return len(finished), False

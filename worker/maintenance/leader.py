@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import asyncpg
 
 from shared.backoff import Backoff
+from shared.conn import Conn
 from shared.db import Database, is_connection_error
 from shared.logging import get_logger, mask_secrets
 from shared.tasks import cancel_and_wait
@@ -84,14 +86,14 @@ class Leadership(_Leader):
 
     def __init__(
         self, db: Database, worker_id: str, *,
-        lead: Callable[[asyncpg.Connection], Awaitable[None]], wait_seconds: float = 60.0,
+        lead: Callable[[Conn], Coroutine[Any, Any, None]], wait_seconds: float = 60.0,
         on_change: Callable[[bool], None] | None = None,
     ) -> None:
         super().__init__(worker_id, on_change)
         self._db = db
         self._lead = lead
         self._wait_ms = max(int(wait_seconds * 1000), 1)
-        self._conn: asyncpg.Connection | None = None
+        self._conn: Conn | None = None
 
     async def _campaign(self) -> None:
         backoff = Backoff(0.2, 10.0)
@@ -124,7 +126,7 @@ class Leadership(_Leader):
                 await self._close(graceful=False)
             await self._db.outage.pause(backoff.next())
 
-    async def _acquire(self, conn: asyncpg.Connection) -> None:
+    async def _acquire(self, conn: Conn) -> None:
         while True:
             try:
                 await conn.fetchval(self._db.queries.leader_acquire, self._db.schema)
@@ -132,7 +134,7 @@ class Leadership(_Leader):
             except asyncpg.LockNotAvailableError:
                 continue  # lock_timeout: the connection works; keep waiting
 
-    async def _hold(self, conn: asyncpg.Connection, lost: asyncio.Event) -> None:
+    async def _hold(self, conn: Conn, lost: asyncio.Event) -> None:
         """Run maintenance until it fails or the connection is lost."""
         leading = asyncio.create_task(self._lead(conn), name="maintenance")
         watching = asyncio.create_task(lost.wait())

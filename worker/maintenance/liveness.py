@@ -19,9 +19,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-import asyncpg
-
 from shared import queue
+from shared.conn import Conn
 from shared.db import Database
 from shared.logging import get_logger
 
@@ -39,7 +38,7 @@ class Liveness:
     _checks: dict[str, int] = field(default_factory=dict)  # checks in a row without a lock
     _since: dict[str, float] = field(default_factory=dict)  # first seen without one
 
-    async def run(self, conn: asyncpg.Connection) -> tuple[int, bool]:
+    async def run(self, conn: Conn) -> tuple[int, bool]:
         rows = await conn.fetch(self.db.queries.unlocked_workers, self.interval)
         now = time.monotonic()
         unlocked = [row["id"] for row in rows]

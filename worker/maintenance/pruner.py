@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import asyncpg
-
 from shared import queue
+from shared.conn import Conn
 from shared.db import Database
 
 
@@ -18,6 +17,6 @@ class Pruner:
     chunk: int = 1000
     name: str = "pruner"
 
-    async def run(self, conn: asyncpg.Connection) -> tuple[int, bool]:
+    async def run(self, conn: Conn) -> tuple[int, bool]:
         deleted = await queue.prune_history(self.db, limit=self.chunk, conn=conn)
         return deleted, deleted >= self.chunk

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import asyncpg
-
+from shared.conn import Conn
 from shared.db import Database
 from shared.logging import get_logger
 from worker.registry import reap_workers
@@ -23,7 +22,7 @@ class Reaper:
     interval: float
     name: str = "reaper"
 
-    async def run(self, conn: asyncpg.Connection) -> tuple[int, bool]:
+    async def run(self, conn: Conn) -> tuple[int, bool]:
         forgotten = await reap_workers(self.db, self.unseen_seconds, conn=conn)
         if forgotten:
             log.info("forgot dead workers", workers=forgotten)

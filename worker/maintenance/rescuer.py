@@ -14,9 +14,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-import asyncpg
-
 from shared import queue
+from shared.conn import Conn
 from shared.db import Database
 from shared.logging import get_logger
 
@@ -32,7 +31,7 @@ class Rescuer:
     limit: int = 1000
     name: str = "rescuer"
 
-    async def run(self, conn: asyncpg.Connection) -> tuple[int, bool]:
+    async def run(self, conn: Conn) -> tuple[int, bool]:
         reclaimed = await queue.reclaim_lost_jobs(
             self.db, stall_seconds=self.stall_seconds,
             timeout_grace_seconds=self.timeout_grace_seconds, limit=self.limit, conn=conn)

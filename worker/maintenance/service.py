@@ -21,8 +21,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
-import asyncpg
-
+from shared.conn import Conn
 from shared.db import is_connection_error
 from shared.logging import get_logger, mask_secrets
 from worker.metrics import WorkerMetrics
@@ -36,7 +35,7 @@ class Task(Protocol):
     name: str
     interval: float
 
-    async def run(self, conn: asyncpg.Connection) -> tuple[int, bool]:
+    async def run(self, conn: Conn) -> tuple[int, bool]:
         """Do one chunk of work on the leader's connection: (rows handled, more left)."""
         ...
 
@@ -61,7 +60,7 @@ class MaintenanceService:
                 await asyncio.sleep(delay)
             due[task.name] = loop.time() + await self._run_task(task, execute)
 
-    async def run_on(self, conn: asyncpg.Connection) -> None:
+    async def run_on(self, conn: Conn) -> None:
         """Run the tasks on one connection (the session leader's)."""
         await self.run(lambda task: task.run(conn))
 
