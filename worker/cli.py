@@ -65,7 +65,8 @@ Other settings (environment only; durations in seconds):
   MS8_LEADER_WAIT_SECONDS (60)       bound on each wait for the maintenance lock
   MS8_LIVENESS_SECONDS (1)           how often dead workers' jobs are looked for
   MS8_RESCUE_SECONDS (stall)         how often stalled and overdue jobs are reclaimed
-  MS8_TIMEOUT_GRACE_SECONDS (stall)  extra time before maintenance fails an overdue job
+  MS8_TIMEOUT_GRACE_SECONDS          extra time before maintenance fails an overdue job
+                                     (default: the stall timeout, at least 10)
   MS8_MAX_RUN_SECONDS (21600)        the longest a handler may extend its run to
                                      (ctx.extend_deadline), counted from its start
   MS8_PRUNE_SECONDS (300), MS8_PRUNE_CHUNK (1000)   history retention pruning

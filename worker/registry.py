@@ -15,9 +15,6 @@ import asyncio
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 import orjson
 
@@ -26,24 +23,6 @@ from shared.db import Database, is_connection_error
 from shared.logging import get_logger, mask_secrets
 
 log = get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerInfo:
-    id: str
-    host: str
-    pid: int
-    queues: dict[str, int]
-    concurrency: int
-    started_at: datetime
-    last_seen_at: datetime
-    session_lock: bool
-
-    @classmethod
-    def from_record(cls, row: Any) -> WorkerInfo:
-        values = {name: row[name] for name in cls.__dataclass_fields__}
-        values["queues"] = orjson.loads(values["queues"])
-        return cls(**values)
 
 
 class Registration:
@@ -92,10 +71,6 @@ class Registration:
                         error=mask_secrets(str(error)))
             return False
         return True
-
-
-async def list_workers(db: Database) -> list[WorkerInfo]:
-    return [WorkerInfo.from_record(row) for row in await db.pool.fetch(db.queries.list_workers)]
 
 
 async def reap_workers(

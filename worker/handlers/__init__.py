@@ -49,7 +49,7 @@ class Handlers:
     def register(self, queue: str, *, concurrency: int | None = None) -> Callable[[H], H]:
         """Decorator: ``@handlers.register("sleep")`` makes the function run jobs of "sleep"
         (``concurrency``: how many at once in a worker, unless configured otherwise)."""
-        if not QUEUE_NAME.match(queue):
+        if not QUEUE_NAME.fullmatch(queue):
             raise HandlerError(f"{queue!r} is not a queue name")
         if concurrency is not None and not (
                 isinstance(concurrency, int) and 1 <= concurrency <= MAX_CONCURRENCY):

@@ -7,7 +7,8 @@ import pytest
 from shared import queue
 from shared.db import Database
 from shared.queue import InvalidInput, JobSpec
-from worker.registry import Registration, list_workers, reap_workers
+from shared.queue.fleet import list_workers
+from worker.registry import Registration, reap_workers
 
 
 async def age(db: Database, job_ids: list[int], column: str, seconds: float) -> None:

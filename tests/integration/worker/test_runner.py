@@ -11,7 +11,7 @@ import pytest
 
 from shared import queue
 from shared.db import Database
-from shared.queue import JobSpec
+from shared.queue import JobSpec, fleet
 from tests.support import wait_until
 from worker.context import JobContext
 from worker.metrics import WorkerMetrics
@@ -380,9 +380,7 @@ async def test_stop_lets_short_jobs_finish_and_hands_long_ones_back(
 
 
 async def _registered(db: Database) -> list[str]:
-    from worker.registry import list_workers
-
-    return [w.id for w in await list_workers(db)]
+    return [w.id for w in await fleet.list_workers(db)]
 
 
 async def test_a_worker_without_handler_for_a_queue_refuses_to_start(db: Database) -> None:

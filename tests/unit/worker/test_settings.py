@@ -93,6 +93,8 @@ def test_handlers_register_once_per_queue_and_selection_names_what_exists() -> N
 
     with pytest.raises(HandlerError, match="is not a queue name"):
         handlers.register("Not A Queue")
+    with pytest.raises(HandlerError, match="is not a queue name"):
+        handlers.register("noop\n")  # "$" alone would let a trailing newline through
     with pytest.raises(HandlerError, match="concurrency of 'two' must be a whole number"):
         handlers.register("two", concurrency=0)
 
