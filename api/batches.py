@@ -30,22 +30,13 @@ async def create_batch(call: Call) -> Response:
         [*(spec.queue for spec in specs), body.get("on_complete_queue")])
     created: list[int] = []
 
-    async def fill(conn: Conn) -> tuple[int, Any]:
-        batch_id = await core.create_batch(
-            db, body.get("name", ""), on_complete_queue=body.get("on_complete_queue"),
+    async def work(conn: Conn | None) -> tuple[int, Any]:
+        batch_id, results = await core.send_batch(
+            db, specs, body.get("name", ""), on_complete_queue=body.get("on_complete_queue"),
             on_complete_data=body.get("on_complete_data"), conn=conn)
-        results = await core.send_many(db, specs, batch_id=batch_id, conn=conn) if specs else []
-        await core.seal_batch(db, batch_id, conn=conn)
         created.append(batch_id)
         return 201, with_warnings({"id": batch_id, "jobs": [sent(r) for r in results]},
                                   warnings)
-
-    async def work(conn: Conn | None) -> tuple[int, Any]:
-        if conn is not None:
-            return await fill(conn)
-        async with db.pool.acquire() as own:
-            async with own.transaction():
-                return await fill(own)
 
     response = await idempotent.respond(call, work, lambda reply: f"/batches/{reply['id']}")
     # After the commit: children that ended meanwhile may have been the last ones.

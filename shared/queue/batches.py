@@ -58,17 +58,31 @@ async def seal_batch(
 async def send_batch(
     db: Database, jobs: Sequence[JobSpec], name: str = "", *,
     on_complete_queue: str | None = None, on_complete_data: Any = None,
+    conn: Conn | None = None,
 ) -> tuple[int, list[Sent]]:
-    """Create, fill and seal a batch in one transaction; returns its id and the sends."""
-    async with db.pool.acquire() as conn:
-        async with conn.transaction():
-            batch_id = await create_batch(
-                db, name, on_complete_queue=on_complete_queue,
-                on_complete_data=on_complete_data, conn=conn)
-            sent = await send_many(db, jobs, batch_id=batch_id, conn=conn)
-            await conn.fetchval(db.queries.seal_batch, batch_id)
-        # After commit, so that children finished meanwhile by other workers are seen.
-        await finish_batches(db, [batch_id], conn=conn)
+    """Create, fill and seal a batch in one transaction; returns its id and the sends.
+
+    With ``conn``, in the caller's transaction, which must then call ``finish_batches``
+    after its commit: children that other workers ended meanwhile may have been the
+    last ones, and only a check after the commit sees them (see the module doc)."""
+    if conn is not None:
+        return await _fill_batch(db, conn, jobs, name, on_complete_queue, on_complete_data)
+    async with db.pool.acquire() as own:
+        async with own.transaction():
+            batch_id, sent = await _fill_batch(
+                db, own, jobs, name, on_complete_queue, on_complete_data)
+        await finish_batches(db, [batch_id], conn=own)
+    return batch_id, sent
+
+
+async def _fill_batch(
+    db: Database, conn: Conn, jobs: Sequence[JobSpec], name: str,
+    on_complete_queue: str | None, on_complete_data: Any,
+) -> tuple[int, list[Sent]]:
+    batch_id = await create_batch(db, name, on_complete_queue=on_complete_queue,
+                                  on_complete_data=on_complete_data, conn=conn)
+    sent = await send_many(db, jobs, batch_id=batch_id, conn=conn) if jobs else []
+    await conn.fetchval(db.queries.seal_batch, batch_id)
     return batch_id, sent
 
 
@@ -82,10 +96,12 @@ async def finish_batches(
     return [row["id"] for row in rows]
 
 
-async def finish_pending_batches(db: Database, limit: int = 1000) -> list[int]:
+async def finish_pending_batches(
+    db: Database, limit: int = 1000, *, conn: Conn | None = None,
+) -> list[int]:
     """The maintenance safety net: re-check sealed batches that are not finished."""
-    rows = await db.pool.fetch(db.queries.unfinished_batch_ids, limit)
-    return await finish_batches(db, [row["id"] for row in rows])
+    rows = await (conn or db.pool).fetch(db.queries.unfinished_batch_ids, limit)
+    return await finish_batches(db, [row["id"] for row in rows], conn=conn)
 
 
 async def get_batch(db: Database, batch_id: int) -> Batch:

@@ -18,5 +18,5 @@ class BatchFinisher:
     name: str = "batches"
 
     async def run(self, conn: Conn) -> tuple[int, bool]:
-        finished = await queue.finish_pending_batches(self.db, self.limit)
+        finished = await queue.finish_pending_batches(self.db, self.limit, conn=conn)
         return len(finished), False
