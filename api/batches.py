@@ -53,9 +53,6 @@ async def list_batches(call: Call) -> Response:
     limit = q.get("limit", DEFAULT_PAGE)
     before = cursor.decode(q.get("cursor"))
     batches = [] if before == 0 else await core.list_batches(db, before_id=before, limit=limit)
-    # The listing freezes totals only for finished batches; count the running ones live.
-    batches = [b if b.finished_at is not None else await core.get_batch(db, b.id)
-               for b in batches]
     return wire.json_response({
         "batches": [wire.batch(b) for b in batches],
         "next_cursor": cursor.next_cursor([b.id for b in batches], limit),

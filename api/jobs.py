@@ -93,30 +93,16 @@ async def list_jobs(call: Call) -> Response:
 
 
 async def cancel_job(call: Call) -> Response:
-    db, job_id = call.ctx.db, call.path["id"]
-    if not await core.cancel(db, [job_id]):
-        await _refuse(call, "cancel", "waiting or active")
-    return wire.json_response(wire.job(await core.get_job(db, job_id)))
+    return wire.json_response(wire.job(await core.cancel_job(call.ctx.db, call.path["id"])))
 
 
 async def retry_job(call: Call) -> Response:
-    db, job_id = call.ctx.db, call.path["id"]
-    if not await core.resume(db, [job_id]):
-        await _refuse(call, "retry", "failed or cancelled")
-    return wire.json_response(wire.job(await core.get_job(db, job_id)))
+    return wire.json_response(wire.job(await core.retry_job(call.ctx.db, call.path["id"])))
 
 
 async def delete_job(call: Call) -> Response:
-    if not await core.delete(call.ctx.db, [call.path["id"]]):
-        await _refuse(call, "delete", "waiting or finished (cancel an active job first)")
+    await core.delete_job(call.ctx.db, call.path["id"])
     return Response(status_code=204)
-
-
-async def _refuse(call: Call, action: str, allowed: str) -> None:
-    """Explain why an action did nothing: the job is unknown (404) or in another state."""
-    job = await core.get_job(call.ctx.db, call.path["id"])  # NotFound → 404
-    raise ApiError("invalid_state",
-                   f"cannot {action} job {job.id}: it is {job.state}; only {allowed} jobs can be")
 
 
 _JOB = Reply("The job.", "Job")

@@ -59,19 +59,25 @@ async def read_form(request: Request) -> dict[str, str]:
 
 
 async def _retry_job(db: Database, key: str) -> str:
-    job_id = id_in_path(key, "job")
-    if not await core.resume(db, [job_id]):
-        job = await core.get_job(db, job_id)
-        return f"Job {key} is {job.state}: only failed or cancelled jobs can be retried."
+    try:
+        await core.retry_job(db, id_in_path(key, "job"))
+    except core.InvalidState as refused:
+        return _sentence(refused)
     return f"Job {key} will run again."
 
 
 async def _cancel_job(db: Database, key: str) -> str:
-    job_id = id_in_path(key, "job")
-    if not await core.cancel(db, [job_id]):
-        job = await core.get_job(db, job_id)
-        return f"Job {key} is {job.state}: only waiting or active jobs can be cancelled."
+    try:
+        await core.cancel_job(db, id_in_path(key, "job"))
+    except core.InvalidState as refused:
+        return _sentence(refused)
     return f"Job {key} cancelled."
+
+
+def _sentence(refused: core.InvalidState) -> str:
+    """The core's explanation of a refusal as a sentence of the page."""
+    text = str(refused)
+    return f"{text[:1].upper()}{text[1:]}."
 
 
 async def _pause(db: Database, key: str) -> str:

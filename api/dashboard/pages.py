@@ -26,8 +26,7 @@ NIGHTS_ON_OVERVIEW = 7
 
 async def _batches(request: Request, limit: int, before: int | None) -> list[core.Batch]:
     db = request.app.state.ctx.db
-    listed = await core.list_batches(db, before_id=before, limit=limit)
-    return [b if b.finished_at is not None else await core.get_batch(db, b.id) for b in listed]
+    return await core.list_batches(db, before_id=before, limit=limit)
 
 
 @page

@@ -53,6 +53,7 @@ from shared.queue.models import (
     QueuePolicy,
     Sent,
 )
+from shared.queue.one_job import cancel_job, delete_job, retry_job
 from shared.queue.queues import (
     create_queue,
     declare_queue,
@@ -83,7 +84,8 @@ from shared.queue.watch import JobWatcher, wait_for_end
 __all__ = [
     "ALL_STATES", "FINISHED_STATES", "WAITING_STATES", "Batch", "BatchTotals", "FailResult",
     "Failure", "InvalidInput", "InvalidState", "Job", "JobSpec", "NotFound", "QueueError",
-    "QueuePolicy", "Reclaimed", "Sent", "SingletonTaken", "cancel", "cancel_waiting", "complete",
+    "QueuePolicy", "Reclaimed", "Sent", "SingletonTaken", "cancel", "cancel_job", "cancel_waiting",
+    "complete", "delete_job", "retry_job",
     "complete_many", "count_jobs", "create_batch", "create_queue", "declare_queue", "delete",
     "extend_deadline", "fail",
     "fail_many", "fetch",

@@ -114,6 +114,9 @@ async def get_batch(db: Database, batch_id: int) -> Batch:
 async def list_batches(
     db: Database, *, before_id: int | None = None, limit: int = 50,
 ) -> list[Batch]:
+    """Batches newest first, before ``before_id``, each with its totals: frozen for a
+    finished batch, counted from its children for a running one."""
     rows = await db.pool.fetch(
         db.queries.list_batches, check.optional(before_id, check.job_id), check.page_size(limit))
-    return [Batch.from_record(row) for row in rows]
+    listed = [Batch.from_record(row) for row in rows]
+    return [b if b.finished_at is not None else await get_batch(db, b.id) for b in listed]

@@ -29,6 +29,7 @@ async def test_totals_and_one_completion_job_with_failures_included(db: Database
     await queue.fail(db, jobs[6].id, "down", retry=False)
     batch = await queue.get_batch(db, batch_id)
     assert (batch.totals.completed, batch.totals.failed, batch.totals.active) == (6, 1, 3)
+    assert await queue.list_batches(db) == [batch]  # a running batch listed: counted live
     assert await completion_jobs(db) == []
 
     await queue.cancel(db, [jobs[7].id])
@@ -36,6 +37,7 @@ async def test_totals_and_one_completion_job_with_failures_included(db: Database
     batch = await queue.get_batch(db, batch_id)
     assert batch.finished_at is not None
     assert batch.totals == queue.BatchTotals(completed=8, failed=1, cancelled=1)
+    assert await queue.list_batches(db) == [batch]
     [done] = await completion_jobs(db)
     assert done.id == batch.completion_job_id
     assert done.data == {"kind": "nightly", "batch_id": batch_id,
