@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.queue import ALL_STATES
 from shared.queue import validation as limits
-from shared.queue.models import ALL_STATES
 
 Schema = dict[str, Any]
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from shared.db import Database
-from shared.queue.fleet import served_queues
+from shared.queue import served_queues
 
 NOT_SERVED = "queue_not_served"
 

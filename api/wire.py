@@ -13,9 +13,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from shared.queue import Batch, Firing, Job, QueuePolicy, Schedule
-from shared.queue.fleet import Worker
-from shared.queue.models import ALL_STATES
+from shared.queue import ALL_STATES, Batch, Firing, Job, QueuePolicy, Schedule, Worker
 
 JOB_FIELDS = (
     "id", "queue", "state", "priority", "data", "start_after", "attempt", "retry_limit",

@@ -6,7 +6,7 @@ from starlette.responses import Response
 
 from api import wire
 from api.endpoint import Call, Endpoint, Reply
-from shared.queue.fleet import list_workers
+from shared.queue import list_workers
 
 
 async def workers(call: Call) -> Response:

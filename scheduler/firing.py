@@ -20,8 +20,7 @@ import asyncpg
 from shared import queue
 from shared.db import Database, is_connection_error
 from shared.logging import get_logger, mask_secrets
-from shared.queue import FiringOutcome, firings
-from shared.queue.schedules import Schedule
+from shared.queue import FIRED, MISSED, FiringOutcome, Schedule
 
 log = get_logger("scheduler.firing")
 
@@ -85,12 +84,12 @@ class Firer:
 
     def _report(self, outcome: FiringOutcome, kind: str) -> None:
         fire_time = outcome.fire_time.isoformat() if outcome.fire_time else None
-        if outcome.status == firings.FIRED:
+        if outcome.status == FIRED:
             assert outcome.firing is not None
             log.info("schedule fired" if kind == "scheduled" else "missed firing caught up",
                      schedule=outcome.schedule, fire_time=fire_time, kind=kind,
                      job_id=outcome.firing.job_id, job_created=outcome.firing.job_created)
-        elif outcome.status == firings.MISSED:
+        elif outcome.status == MISSED:
             assert outcome.fire_time is not None
             key = (outcome.schedule, outcome.fire_time)
             if key not in self._reported_missed:

@@ -39,8 +39,7 @@ from shared.backoff import Backoff
 from shared.db import Database, is_connection_error
 from shared.listener import Listener
 from shared.logging import get_logger, mask_secrets
-from shared.queue import NotFound
-from shared.queue.schedules import Schedule
+from shared.queue import NotFound, Schedule
 
 log = get_logger("scheduler")
 

@@ -23,8 +23,7 @@ import httpx
 from shared import queue
 from shared.db import Database, is_connection_error
 from shared.logging import get_logger
-from shared.queue import Job
-from shared.queue.validation import MAX_RUN_TIMEOUT_SECONDS
+from shared.queue import MAX_RUN_TIMEOUT_SECONDS, Job
 from worker.clients import Clients
 
 

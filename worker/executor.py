@@ -36,9 +36,14 @@ from typing import Any
 
 from shared.db import Database
 from shared.logging import get_logger
-from shared.queue import Failure, InvalidInput, Job
-from shared.queue.maintenance import TIMEOUT_MESSAGE
-from shared.queue.validation import MAX_RUN_TIMEOUT_SECONDS, json_text
+from shared.queue import (
+    MAX_RUN_TIMEOUT_SECONDS,
+    TIMEOUT_MESSAGE,
+    Failure,
+    InvalidInput,
+    Job,
+    json_text,
+)
 from worker.clients import Clients
 from worker.context import JobContext, PermanentError
 from worker.handlers import Handler

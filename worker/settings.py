@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from shared.queue.validation import MAX_RUN_TIMEOUT_SECONDS, QUEUE_NAME
+from shared.queue import MAX_RUN_TIMEOUT_SECONDS, QUEUE_NAME
 from shared.settings import (
     SettingsError,
     env_bool,

@@ -15,9 +15,7 @@ from api.analytics import nightly_run
 from api.dashboard.view import Viewer, id_in_path, page, render
 from api.errors import ApiError
 from shared import queue as core
-from shared.queue.fleet import list_workers
-from shared.queue.models import ALL_STATES, FINISHED_STATES, WAITING_STATES
-from shared.queue.validation import QUEUE_NAME
+from shared.queue import ALL_STATES, FINISHED_STATES, QUEUE_NAME, WAITING_STATES, list_workers
 
 PAGE_SIZE = 50
 BATCHES_ON_OVERVIEW = 8

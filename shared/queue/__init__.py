@@ -34,8 +34,10 @@ from shared.queue.finish import (
     fail_many,
     resume,
 )
-from shared.queue.firings import FiringOutcome, fire_due, prune_firings, run_now
+from shared.queue.firings import FIRED, MISSED, FiringOutcome, fire_due, prune_firings, run_now
+from shared.queue.fleet import Worker, list_workers, served_queues
 from shared.queue.maintenance import (
+    TIMEOUT_MESSAGE,
     Reclaimed,
     prune_history,
     reclaim_lost_jobs,
@@ -79,6 +81,7 @@ from shared.queue.schedules import (
 )
 from shared.queue.send import JobSpec, send, send_many, send_spec
 from shared.queue.stats import Stat, queue_stats
+from shared.queue.validation import MAX_RUN_TIMEOUT_SECONDS, QUEUE_NAME, json_text
 from shared.queue.watch import JobWatcher, wait_for_end
 
 __all__ = [
@@ -96,6 +99,9 @@ __all__ = [
     "SendCoalescer", "send_batch", "send_many", "send_spec", "set_progress", "take_back_jobs",
     "update_queue",
     "JobWatcher", "wait_for_end",
+    # the fleet, and the rules every front end checks input against
+    "Worker", "list_workers", "served_queues", "MAX_RUN_TIMEOUT_SECONDS", "QUEUE_NAME",
+    "TIMEOUT_MESSAGE", "json_text", "FIRED", "MISSED",
     # schedules
     "Firing", "FiringOutcome", "Schedule", "create_schedule", "delete_schedule",
     "disable_schedule", "enable_schedule", "fire_due", "get_schedule", "list_firings",

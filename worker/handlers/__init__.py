@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from shared.queue.validation import QUEUE_NAME
+from shared.queue import QUEUE_NAME
 from worker.context import JobContext, PermanentError
 from worker.settings import MAX_CONCURRENCY
 
