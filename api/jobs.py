@@ -19,8 +19,8 @@ from api.served import with_warnings
 from shared import queue as core
 from shared.conn import Conn
 
-OPTIONS = ("priority", "delay", "retry_limit", "retry_delay", "retry_backoff",
-           "retry_delay_max", "run_timeout", "singleton_key")
+# start_after arrives as RFC 3339 text, parsed apart; the others go to the core as they are.
+OPTIONS = tuple(name for name in core.SEND_OPTIONS if name != "start_after")
 JOB_ID = Param("id", "path", ID, "the job's id", required=True)
 DEFAULT_PAGE = 50
 

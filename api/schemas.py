@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.queue import ALL_STATES
+from shared.queue import ALL_STATES, SCHEDULE_JOB_OPTIONS
 from shared.queue import validation as limits
 
 Schema = dict[str, Any]
@@ -123,9 +123,7 @@ def _job_spec() -> Schema:
 def _job_options() -> Schema:
     """The options of the job a schedule sends (those of ``JobSpec`` that make sense)."""
     spec = _job_spec()["properties"]
-    names = ("priority", "retry_limit", "retry_delay", "retry_backoff", "retry_delay_max",
-             "run_timeout", "singleton_key")
-    return obj({name: spec[name] for name in names}, required=[],
+    return obj({name: spec[name] for name in SCHEDULE_JOB_OPTIONS}, required=[],
                description="Options of each job the schedule sends.")
 
 

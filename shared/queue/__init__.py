@@ -79,7 +79,14 @@ from shared.queue.schedules import (
     list_schedules,
     update_schedule,
 )
-from shared.queue.send import JobSpec, send, send_many, send_spec
+from shared.queue.send import (
+    SCHEDULE_JOB_OPTIONS,
+    SEND_OPTIONS,
+    JobSpec,
+    send,
+    send_many,
+    send_spec,
+)
 from shared.queue.stats import Stat, queue_stats
 from shared.queue.validation import MAX_RUN_TIMEOUT_SECONDS, QUEUE_NAME, json_text
 from shared.queue.watch import JobWatcher, wait_for_end
@@ -101,7 +108,7 @@ __all__ = [
     "JobWatcher", "wait_for_end",
     # the fleet, and the rules every front end checks input against
     "Worker", "list_workers", "served_queues", "MAX_RUN_TIMEOUT_SECONDS", "QUEUE_NAME",
-    "TIMEOUT_MESSAGE", "json_text", "FIRED", "MISSED",
+    "TIMEOUT_MESSAGE", "json_text", "FIRED", "MISSED", "SEND_OPTIONS", "SCHEDULE_JOB_OPTIONS",
     # schedules
     "Firing", "FiringOutcome", "Schedule", "create_schedule", "delete_schedule",
     "disable_schedule", "enable_schedule", "fire_due", "get_schedule", "list_firings",

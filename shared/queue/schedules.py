@@ -22,11 +22,8 @@ from shared.cron import CronError, CronExpression, CronSchedule, load_timezone
 from shared.db import Database
 from shared.queue import validation as check
 from shared.queue.errors import InvalidInput, InvalidState, NotFound
-from shared.queue.send import JobSpec
+from shared.queue.send import SCHEDULE_JOB_OPTIONS, JobSpec
 
-# Options of the job sent at each firing: the keyword options of ``send``.
-OPTION_NAMES = ("priority", "retry_limit", "retry_delay", "retry_backoff", "retry_delay_max",
-                "run_timeout", "singleton_key")
 _CHANGEABLE = ("cron", "timezone", "queue", "data", "options", "enabled")
 
 
@@ -125,10 +122,11 @@ def check_definition(
         options = {}
     if not isinstance(options, dict):
         raise InvalidInput("options", f"must be an object of job options, got {options!r}")
-    unknown = sorted(set(options) - set(OPTION_NAMES))
+    unknown = sorted(set(options) - set(SCHEDULE_JOB_OPTIONS))
     if unknown:
         raise InvalidInput(
-            "options", f"{unknown[0]!r} is not a job option (known: {', '.join(OPTION_NAMES)})")
+            "options", f"{unknown[0]!r} is not a job option "
+                       f"(known: {', '.join(SCHEDULE_JOB_OPTIONS)})")
     JobSpec.of(queue, data, **options)  # the checks a send would make, field by field
     if not isinstance(enabled, bool):
         raise InvalidInput("enabled", f"must be true or false, got {enabled!r}")

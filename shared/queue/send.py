@@ -77,6 +77,16 @@ class JobSpec:
         )
 
 
+# The options of a send (``JobSpec.of``'s keywords), named once: front ends take them
+# from here. A schedule's jobs take all but the two that say when to start (a firing
+# starts its job now).
+SEND_OPTIONS: tuple[str, ...] = tuple(
+    name for name in JobSpec.__dataclass_fields__ if name not in ("queue", "data_json"))
+WHEN_OPTIONS = ("start_after", "delay")
+SCHEDULE_JOB_OPTIONS: tuple[str, ...] = tuple(
+    name for name in SEND_OPTIONS if name not in WHEN_OPTIONS)
+
+
 async def send(
     db: Database, queue: str, data: Any = None, *, batch_id: int | None = None,
     conn: Conn | None = None, **options: Any,

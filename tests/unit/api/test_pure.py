@@ -76,6 +76,16 @@ def test_every_schema_keyword_is_enforced() -> None:
         Validator({"X": {"type": "string", "format": "email", "contentEncoding": "base64"}})
 
 
+def test_the_schemas_offer_the_cores_job_options() -> None:
+    """The options are named once, in the core; the documents offer exactly those."""
+    from shared.queue import SCHEDULE_JOB_OPTIONS, SEND_OPTIONS
+
+    schemas = components(max_jobs=10)
+    assert set(schemas["JobSpec"]["properties"]) == {"queue", "data", *SEND_OPTIONS}
+    assert set(schemas["JobOptions"]["properties"]) == set(SCHEDULE_JOB_OPTIONS)
+    assert "delay" in SEND_OPTIONS and "delay" not in SCHEDULE_JOB_OPTIONS
+
+
 def test_cursor_round_trip() -> None:
     assert cursor.decode(cursor.encode(12345)) == 12345
     assert cursor.next_cursor([9, 8, 7], 3) == cursor.encode(7)
