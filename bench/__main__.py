@@ -11,14 +11,18 @@
     python -m bench --profile        also profile the worker draining (py-spy)
 
 Progress goes to stderr, the table to stdout. A scenario that fails is reported and the
-run goes on; the exit status is then 1. Peers (PGQueuer, Procrastinate) are measured
-when installed (``pip install -e '.[bench]'``), and skipped with a note otherwise.
+run goes on; the exit status is then 1. Peers are measured when installed, and skipped
+with a note saying why otherwise: PGQueuer and Procrastinate from the ``bench`` extra
+(``pip install -e '.[bench]'``); pg-boss and BullMQ from ``bench/node`` (``scripts/setup``
+runs ``npm ci`` there where Node.js and npm exist), BullMQ also needing Debian's
+``redis-server`` (``scripts/setup --with-system-tools``) for a Redis of the run's own.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import importlib.metadata
 import importlib.util
@@ -31,10 +35,10 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import api_load, api_soak, fanout, history, scenarios
+from bench import api_load, api_soak, fanout, history, node, redis_server, scenarios
 from bench.context import Context
 from bench.ms8 import Ms8System, worker_available
-from bench.results import Report
+from bench.results import PEERS, Report
 from bench.server import ROOT, Server
 from bench.sizes import FULL, QUICK, TINY
 from bench.systems import System
@@ -55,6 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="how long the API is kept under load (60 s in the full run)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
     parser.add_argument("--no-peers", action="store_true", help="measure ms8-jobs only")
+    parser.add_argument("--peer", action="append", choices=PEERS, metavar="PEER",
+                        help=f"measure only this peer beside ms8-jobs ({', '.join(PEERS)}); "
+                             "repeatable")
     parser.add_argument("--explain", action="store_true",
                         help="print EXPLAIN (ANALYZE, BUFFERS) of fetch and complete")
     parser.add_argument("--profile", action="store_true",
@@ -64,10 +71,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def peers(enabled: bool) -> tuple[list[System], list[str]]:
-    """The peers to measure, and notes on those that cannot be."""
+def peers(enabled: bool, only: list[str] | None = None) -> tuple[list[System], list[str]]:
+    """The peers to measure (all, or those in ``only``), and notes on those that cannot be."""
     if not enabled:
         return [], ["peers not measured (--no-peers)"]
+    found, notes = _installed_peers()
+    if only:
+        found = [s for s in found if s.name in only]
+        notes = [n for n in notes if any(n.startswith(name + " ") for name in only)]
+        notes.append(f"peers measured: {', '.join(only)} (--peer)")
+    return found, notes
+
+
+def _installed_peers() -> tuple[list[System], list[str]]:
     found: list[System] = []
     notes = []
     if importlib.util.find_spec("pgqueuer"):
@@ -82,7 +98,42 @@ def peers(enabled: bool) -> tuple[list[System], list[str]]:
         found.append(ProcrastinateSystem())
     else:
         notes.append("Procrastinate not installed: pip install -e '.[bench]'")
+    if (why := node.missing("pg-boss")) is None:
+        from bench.pgboss_peer import PgBossSystem
+
+        found.append(PgBossSystem())
+    else:
+        notes.append(f"pg-boss not measured: {why}")
+    why = node.missing("bullmq")
+    if why is None and redis_server.redis_server() is None:
+        why = ("redis-server not found (scripts/setup --with-system-tools installs "
+               "Debian's redis-server)")
+    if why is None and not importlib.util.find_spec("redis"):
+        why = "the redis client for Python not installed: pip install -e '.[bench]'"
+    if why is None:
+        from bench.bullmq_peer import BullMqSystem
+
+        found.append(BullMqSystem())
+    else:
+        notes.append(f"BullMQ not measured: {why}")
     return found, notes
+
+
+async def _open_lifetimes(stack: contextlib.AsyncExitStack, systems: list[System],
+                          log_dir: Path, notes: list[str]) -> list[System]:
+    """Start the servers systems bring with them (BullMQ's Redis); a system whose server
+    does not start is left out of the run, with a note."""
+    kept: list[System] = []
+    for system in systems:
+        lifetime = getattr(system, "lifetime", None)
+        if lifetime is not None:
+            try:
+                await stack.enter_async_context(lifetime(log_dir))
+            except Exception as error:  # the run goes on without this peer
+                notes.append(f"{system.name} not measured: its server did not start: {error!r}")
+                continue
+        kept.append(system)
+    return kept
 
 
 def machine(server: Server) -> dict[str, str]:
@@ -106,6 +157,10 @@ def machine(server: Server) -> dict[str, str]:
         "asyncpg": version("asyncpg"),
         "pgqueuer": version("pgqueuer"),
         "procrastinate": version("procrastinate"),
+        "node": node.node_version(),
+        "pg-boss": node.version("pg-boss"),
+        "bullmq": node.version("bullmq"),
+        "redis-server": redis_server.version(),
     }
 
 
@@ -123,6 +178,11 @@ def _cpu_model() -> str:
 
 
 async def run(args: argparse.Namespace) -> int:
+    async with contextlib.AsyncExitStack() as servers:  # the peers' own, stopped at the end
+        return await _run(args, servers)
+
+
+async def _run(args: argparse.Namespace, servers: contextlib.AsyncExitStack) -> int:
     sizes = TINY if args.tiny else QUICK if args.quick else FULL
     if args.load_seconds is not None:
         sizes = dataclasses.replace(sizes, load_seconds=args.load_seconds)
@@ -134,7 +194,8 @@ async def run(args: argparse.Namespace) -> int:
     ctx = Context(server=server, sizes=sizes, report=report, log_dir=log_dir,
                   profile=args.profile, explain=args.explain)
     ms8 = Ms8System()
-    peer_systems, peer_notes = peers(not args.no_peers)
+    peer_systems, peer_notes = peers(not args.no_peers, args.peer)
+    peer_systems = await _open_lifetimes(servers, peer_systems, log_dir, peer_notes)
     systems: list[System] = [ms8, *peer_systems]
     report.context = {
         "command": "python -m bench " + " ".join(sys.argv[1:]),

@@ -18,7 +18,11 @@ from typing import Any, Literal
 MS8 = "ms8-jobs"
 PGQUEUER = "PGQueuer"
 PROCRASTINATE = "Procrastinate"
-PEERS = (PGQUEUER, PROCRASTINATE)
+PGBOSS = "pg-boss"
+BULLMQ = "BullMQ"
+PEERS = (PGQUEUER, PROCRASTINATE, PGBOSS, BULLMQ)
+#: A target's ``peer`` meaning whichever peer did best on that metric in the run.
+BEST_PEER = "the best peer"
 
 Direction = Literal["higher", "lower"]
 
@@ -40,7 +44,9 @@ class Target:
         if ours is None:
             return None
         base: float | None = None
-        if self.peer is not None:
+        if self.peer == BEST_PEER:
+            base = metric.best_peer()
+        elif self.peer is not None:
             base = metric.value(self.peer)
         elif self.versus is not None:
             other = report.metrics.get(self.versus)
@@ -73,6 +79,13 @@ class Metric:
     def value(self, system: str) -> float | None:
         samples = self.samples.get(system)
         return statistics.median(samples) if samples else None
+
+    def best_peer(self) -> float | None:
+        """The best peer value of the metric (highest or lowest, as it is better)."""
+        values = [v for p in PEERS if (v := self.value(p)) is not None]
+        if not values:
+            return None
+        return max(values) if self.better == "higher" else min(values)
 
     def ratio(self, peer: str) -> float | None:
         ours, theirs = self.value(MS8), self.value(peer)
@@ -112,15 +125,24 @@ class Report:
             self.metrics[key] = Metric(key, label, unit, better, digits, target)
         return self.metrics[key]
 
+    def peers(self) -> list[str]:
+        """The peers measured in this run (a column each), PGQueuer and Procrastinate
+        always: their absence is news."""
+        ran = {system for m in self.metrics.values() for system in m.samples}
+        return [p for p in PEERS if p in ran or p in (PGQUEUER, PROCRASTINATE)]
+
     def table(self) -> str:
-        header = ["metric", MS8, PGQUEUER, "ratio", PROCRASTINATE, "ratio", "target", "met"]
-        rows = [header]
+        peers = self.peers()
+        header = ["metric", MS8]
+        for peer in peers:
+            header += [peer, "ratio"]
+        rows = [header + ["target", "met"]]
         for m in self.metrics.values():
             met = None if m.target is None else m.target.met(m, self)
-            rows.append([
-                f"{m.label} ({m.unit})", m.shown(MS8),
-                m.shown(PGQUEUER), _ratio(m.ratio(PGQUEUER)),
-                m.shown(PROCRASTINATE), _ratio(m.ratio(PROCRASTINATE)),
+            row = [f"{m.label} ({m.unit})", m.shown(MS8)]
+            for peer in peers:
+                row += [m.shown(peer), _ratio(m.ratio(peer))]
+            rows.append(row + [
                 "" if m.target is None else m.target.text,
                 {None: "", True: "yes", False: "NO"}[met],
             ])

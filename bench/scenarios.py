@@ -10,8 +10,9 @@
    returned) to its handler's first line (``time.time()`` in the worker, reported by
    ``bench.probe``).
 4. ``idle``: an idle worker that has run one job, left alone; statements per second it
-   sends to its database. The systems run this one side by side (each alone in its own
-   database), since it measures what they send, not how fast.
+   sends to its database (BullMQ: commands to its Redis). The systems run this one side
+   by side (each alone in its own database), since it measures what they send, not how
+   fast.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import Protocol
 
 import asyncpg
 
@@ -30,7 +32,7 @@ from bench.context import Context, poll, watch
 from bench.cpu import ServerCpu, processes_seconds
 from bench.probe import StartProbe
 from bench.profile import Profiler
-from bench.results import MS8, PGQUEUER, Target
+from bench.results import BEST_PEER, MS8, Target
 from bench.server import database_of
 from bench.systems import SendOne, System, Window
 
@@ -69,13 +71,14 @@ async def drain(ctx: Context, system: System, workers: int) -> None:
     if workers == 1:
         metric = ctx.report.metric(
             "drain_1", f"drain of {n:,}, 1 worker", "jobs/s", "higher",
-            target=Target("≥ 2x PGQueuer", 2.0, "higher", peer=PGQUEUER))
+            target=Target("≥ 2x the best peer", 2.0, "higher", peer=BEST_PEER))
         rss = ctx.report.metric(
             "drain_rss", f"worker peak RSS draining {n:,}", "MB", "lower", digits=1,
             target=Target("≤ 150 MB", 150.0, "lower"))
         worker_cpu = per_k("drain_cpu_worker", "drain, 1 worker: its CPU per 1,000 jobs",
                            "ms", "lower")
-        server_cpu = per_k("drain_cpu_server", "drain, 1 worker: PostgreSQL CPU per 1,000 jobs",
+        server_cpu = per_k("drain_cpu_server",
+                           "drain, 1 worker: its server's CPU (PostgreSQL; Redis) per 1,000 jobs",
                            "ms", "lower")
     else:
         metric = ctx.report.metric(
@@ -118,7 +121,7 @@ async def _drain_once(
     conn = await asyncpg.connect(url)
     try:
         await conn.execute("ANALYZE")  # every system gets the statistics of its backlog
-        server = await ServerCpu.find(conn)
+        server = _server_cpu(system, await ServerCpu.find(conn))
         async with processes.running(system.workers(url, workers, {}), ctx.log_dir) as procs:
             deadline = time.monotonic() + ctx.sizes.drain_cap
             # CPU is counted from the first job done on, so that start-up is left out.
@@ -145,6 +148,25 @@ async def _drain_once(
         await conn.close()
 
 
+class _Seconds(Protocol):
+    def seconds(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class _OwnServer:
+    """The CPU of a system's own store (BullMQ's Redis) instead of PostgreSQL's."""
+
+    read: Callable[[], float]
+
+    def seconds(self) -> float:
+        return self.read()
+
+
+def _server_cpu(system: System, postgres: ServerCpu | None) -> _Seconds | None:
+    own = getattr(system, "server_seconds", None)
+    return _OwnServer(own) if own is not None else postgres
+
+
 async def _below(system: System, conn: asyncpg.Connection, count: int) -> bool:
     return await system.unfinished(conn) < count
 
@@ -152,7 +174,7 @@ async def _below(system: System, conn: asyncpg.Connection, count: int) -> bool:
 async def _wait_started(probe: StartProbe, send: SendOne, procs: Sequence[processes.Process],
                         timeout: float) -> None:
     """Send one job and wait until a handler ran it: the worker is up and listening."""
-    await send("warm-up")
+    await send("warm-up")  # also warms the sender's caches (pg-boss: its queue's)
     await watch(probe.wait_for({"warm-up"}, timeout), procs, timeout=timeout,
                 what="the worker's first job")
 
@@ -175,8 +197,8 @@ async def latency(ctx: Context, system: System) -> None:
                     next_at = time.monotonic()
                     for i in range(n):
                         seq = str(i)
-                        await send(seq)
-                        committed[seq] = time.time()
+                        at = await send(seq)
+                        committed[seq] = time.time() if at is None else at
                         next_at += 1 / rate
                         await asyncio.sleep(max(0.0, next_at - time.monotonic()))
                     await watch(probe.wait_for(set(committed), 30), procs, timeout=30,
@@ -241,28 +263,44 @@ async def _idle_one(ctx: Context, system: System, seconds: float) -> tuple[float
                 async with system.sender(url) as send:
                     await _wait_started(probe, send, procs, ctx.sizes.start_timeout)
                 await asyncio.sleep(ctx.sizes.idle_settle)  # start-up work is not idle cost
-                admin = await ctx.server.admin()
-                try:
-                    name = database_of(url)
-                    before = await statements.sample(admin, name, has_statements)
+                own_store = getattr(system, "activity", None)
+                if own_store is not None:  # BullMQ: commands its Redis served
+                    before = await own_store()
                     started = time.monotonic()
-                    await asyncio.sleep(seconds)  # the measurement itself: time passing
-                    after = await statements.sample(admin, name, has_statements)
+                    await asyncio.sleep(seconds)
+                    after = await own_store()
                     elapsed = time.monotonic() - started
-                finally:
-                    await admin.close()
+                else:
+                    admin = await ctx.server.admin()
+                    try:
+                        name = database_of(url)
+                        before = await statements.sample(admin, name, has_statements)
+                        started = time.monotonic()
+                        await asyncio.sleep(seconds)  # the measurement itself: time passing
+                        after = await statements.sample(admin, name, has_statements)
+                        elapsed = time.monotonic() - started
+                    finally:
+                        await admin.close()
                 for proc in procs:
                     proc.check_alive()
     finally:
         probe.close()
+    connections = ", ".join(f"{n} {who}" for who, n in sorted(after.connections.items()))
+    issued = "; ".join(f"{n}x {query}" for query, n in after.issued_since(before).items())
+    if own_store is not None:
+        assert before.statements is not None and after.statements is not None
+        count = after.statements - before.statements
+        note = (f"{count} Redis commands in {elapsed:.0f} s (its store has no statements: "
+                f"these stand in their row)" + (f" ({issued})" if issued else "")
+                + f"; connections held: {connections or 'none'}")
+        ctx.say(f"{system.name}: idle {count / elapsed:.2f}/s ({note})")
+        return count / elapsed, note
     if has_statements:
         assert before.statements is not None and after.statements is not None
         count = after.statements - before.statements
     else:
         count = after.transactions - before.transactions
     transactions = after.transactions - before.transactions
-    connections = ", ".join(f"{n} {who}" for who, n in sorted(after.connections.items()))
-    issued = "; ".join(f"{n}x {query}" for query, n in after.issued_since(before).items())
     note = (f"{count} statements in {elapsed:.0f} s"
             + (f" ({issued})" if issued else "")
             + f"; {transactions} transactions counted by pg_stat_database (autovacuum "

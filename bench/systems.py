@@ -1,10 +1,14 @@
 """What the shared scenarios need from a job system, so that every system runs the same ones.
 
-Each system (ms8-jobs, PGQueuer, Procrastinate) says how to install itself into an
+Each system (ms8-jobs, PGQueuer, Procrastinate, pg-boss, BullMQ) says how to install itself into an
 empty database, how to enqueue many jobs at once and one at a time, which worker
 processes to start (with their fastest documented settings), how many jobs are still
 unfinished, and — read back from its own tables — when the first of a set of jobs
-started and the last one finished. Two kinds of job exist: ``noop`` (does nothing) and
+started and the last one finished. Optional extras, looked up with ``getattr``: a
+``lifetime(log_dir)`` context for a server of its own (BullMQ's Redis), ``claim_times``
+(when each probe job's claim began), ``server_seconds()`` (its store's CPU, when that is
+not the PostgreSQL server) and ``activity()`` (what its idle worker asks of a store that
+is not PostgreSQL). Two kinds of job exist: ``noop`` (does nothing) and
 ``probe`` (reports its start time through ``bench.probe`` and does nothing else).
 """
 
@@ -19,7 +23,10 @@ from typing import Protocol
 import asyncpg
 
 WorkerSpec = tuple[str, Sequence[str], Mapping[str, str]]
-SendOne = Callable[[str], Awaitable[None]]
+#: Sends one probe job; returns when it is acknowledged, with the sender's own wall-clock
+#: time of that moment when the sender runs in another process (else None: the caller
+#: takes ``time.time()`` itself).
+SendOne = Callable[[str], Awaitable[float | None]]
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,8 @@ class System(Protocol):
         from the payloads to the commit (connection already open)."""
 
     def sender(self, url: str) -> AbstractAsyncContextManager[SendOne]:
-        """An open client whose ``send(seq)`` enqueues one probe job and returns at commit."""
+        """An open client whose ``send(seq)`` enqueues one probe job and returns at commit
+        (see ``SendOne``)."""
 
     def workers(self, url: str, count: int, env: Mapping[str, str]) -> list[WorkerSpec]:
         """The worker processes to start: (name, argv, env)."""
