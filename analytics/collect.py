@@ -17,7 +17,9 @@ source answering. Cancellation (the job was cancelled, timed out, or the worker 
 is never swallowed: it leaves the breaker without a verdict.
 
 One ``Collector`` lives per worker process, so its breakers and limits are shared by all
-the jobs the process runs; its counters feed the worker's metrics. Requests go out on an
+the jobs the process runs; its counters feed the worker's metrics, and each opening of a
+breaker is kept (``take_openings``) until the job that saw it records it in the database
+(``analytics.breakers``), for the nightly run's time line. Requests go out on an
 ``aiohttp.ClientSession`` (the worker's shared one): a night is 120,000 of them, and
 httpx's pool costs 15-30x the CPU per request when a hundred are in flight.
 """
@@ -29,18 +31,21 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import orjson
 
-from analytics.breaker import Breaker
+from analytics.breaker import PROBE, Breaker
 from analytics.limiter import PriorityLimiter
-from analytics.models import Missing
+from analytics.models import BreakerOpening, Missing
 from analytics.settings import AnalyticsSettings, Source
 
 HEADERS = {"Accept": "application/json"}
 READ_CHUNK = 64 * 1024
+# Openings kept while they cannot be recorded (the database is away): the oldest go first.
+MAX_PENDING_OPENINGS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +108,24 @@ class Collector:
         self._timeouts = {s.name: aiohttp.ClientTimeout(total=s.timeout) for s in self.sources}
         # (source, kind) → failed requests, and refusals by an open breaker.
         self.failures: Counter[tuple[str, str]] = Counter()
+        self._openings: list[BreakerOpening] = []
+
+    def take_openings(self) -> list[BreakerOpening]:
+        """The breaker openings not yet handed out, oldest first (and forget them)."""
+        taken, self._openings = self._openings, []
+        return taken
+
+    def give_back_openings(self, openings: list[BreakerOpening]) -> None:
+        """Openings that could not be recorded: kept for the next try, within a bound."""
+        self._openings = [*openings, *self._openings][-MAX_PENDING_OPENINGS:]
+
+    def _note_failure(self, source: Source, breaker: Breaker, ticket: str) -> None:
+        opened = breaker.opened
+        breaker.failure(ticket)
+        if breaker.opened != opened:
+            self._openings.append(BreakerOpening(
+                source.name, datetime.now(UTC), after_probe=ticket == PROBE))
+            del self._openings[:-MAX_PENDING_OPENINGS]
 
     async def collect(
         self, http: aiohttp.ClientSession, user_role_id: int, on_source: OnSource | None = None,
@@ -148,7 +171,7 @@ class Collector:
                     if failed.source_is_up:
                         breaker.success(ticket)
                     else:
-                        breaker.failure(ticket)
+                        self._note_failure(source, breaker, ticket)
                         self.failures[source.name, failed.kind] += 1
                     reason = failed.reason
                     if failed.transient:

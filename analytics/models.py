@@ -41,6 +41,21 @@ class Missing:
 
 
 @dataclass(frozen=True, slots=True)
+class BreakerOpening:
+    """A source's circuit breaker opening in one worker process: after consecutive
+    failures (an outage beginning), or ``after_probe`` (still down after a cool-down)."""
+
+    source: str
+    opened_at: datetime
+    after_probe: bool = False
+    worker_id: str | None = None  # set once recorded
+
+    @classmethod
+    def from_record(cls, row: Any) -> BreakerOpening:
+        return cls(row["source"], row["opened_at"], row["after_probe"], row["worker_id"])
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     user_role_id: int
     day: date

@@ -33,6 +33,7 @@ from api import (
     openapi,
     queues,
     schedules,
+    stats,
     workers,
 )
 from api.auth import KeyRing
@@ -60,7 +61,7 @@ IDEMPOTENCY_SWEEP_SECONDS = 3600.0
 
 def all_endpoints() -> list[Endpoint]:
     return [*jobs.ENDPOINTS, *events.ENDPOINTS, *queues.ENDPOINTS, *batches.ENDPOINTS,
-            *schedules.ENDPOINTS, *workers.ENDPOINTS, *analytics.ENDPOINTS,
+            *schedules.ENDPOINTS, *workers.ENDPOINTS, *analytics.ENDPOINTS, *stats.ENDPOINTS,
             *fresh_data.ENDPOINTS, *health.ENDPOINTS, *metrics.ENDPOINTS,
             *openapi.ENDPOINTS]
 

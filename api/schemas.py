@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.queue import ALL_STATES, SCHEDULE_JOB_OPTIONS
+from shared.queue import ALL_STATES, FINISHED_STATES, SCHEDULE_JOB_OPTIONS
 from shared.queue import validation as limits
 
 Schema = dict[str, Any]
@@ -262,6 +262,75 @@ def _analytics() -> dict[str, Schema]:
     }
 
 
+def _timelines() -> dict[str, Schema]:
+    """How the numbers moved: dense series, one value per bucket of ``at``."""
+    frame: dict[str, Schema] = {
+        "since": {**TIMESTAMP, "description": "the start of the first bucket"},
+        "until": {**TIMESTAMP, "description": "the end of the last bucket"},
+        "step_seconds": integer(60, description="the width of a bucket"),
+        "at": {"type": "array", "items": TIMESTAMP, "description": "each bucket's start"},
+    }
+    counts: Schema = {"type": "array", "items": integer(0)}
+    sampled: Schema = {"type": "array", "items": nullable(integer(0)),
+                       "description": "null where no sample was taken"}
+    seconds_or_null: Schema = {"type": ["number", "null"], "minimum": 0}
+    per_bucket_seconds: Schema = {"type": "array", "items": seconds_or_null}
+    timing_totals = {f"{kind}_{name}_seconds": seconds_or_null
+                     for kind in ("run", "wait") for name in ("p50", "p95", "max")}
+    return {
+        "Throughput": obj({**frame, "queues": {"type": "array", "items": obj({
+            "queue": QUEUE_NAME,
+            **{state: {**counts, "description": f"jobs that ended {state}"}
+               for state in FINISHED_STATES},
+            "run_p50_seconds": {**per_bucket_seconds, "description": (
+                "median run time (started to ended), estimated from its buckets")},
+            "run_p95_seconds": per_bucket_seconds,
+            "wait_p95_seconds": {**per_bucket_seconds, "description": (
+                "95th percentile of the wait from due to started")},
+            "totals": obj({**{state: integer(0) for state in FINISHED_STATES},
+                           **timing_totals}),
+        })}}),
+        "QueueDepth": obj({**frame, "queues": {"type": "array", "items": obj({
+            "queue": QUEUE_NAME,
+            "waiting": {**sampled, "description": "waiting jobs (created, retry): peak"},
+            "active": sampled,
+            "oldest_waiting_seconds": {
+                "type": "array", "items": seconds_or_null,
+                "description": "age of the oldest due job (0: none): peak"},
+        })}}),
+        "FleetLoad": obj({**frame, "workers": sampled, "slots": sampled,
+                          "busy": {**sampled, "description": "slots running a job: peak"}}),
+        "BreakerOpening": obj({
+            "source": {"type": "string"}, "worker_id": {"type": "string"},
+            "opened_at": TIMESTAMP,
+            "after_probe": {"type": "boolean", "description": (
+                "opened again by a failed probe (still down), not by an outage beginning")}}),
+        "NightlyProgress": obj({
+            "night": {"type": "string", "format": "date", "pattern": DATE_PATTERN},
+            "state": {"type": "string", "enum": ["fanning-out", "running", "finished"]},
+            "total": integer(0, description=(
+                "user-roles of the night (while fanning out: the active ones)")),
+            "done": integer(0), "complete": integer(0), "partial": integer(0),
+            "failed": integer(0), "cancelled": integer(0), "waiting": integer(0),
+            "active": integer(0), "percent": {"type": "number", "minimum": 0},
+            "rate_per_minute": {"type": ["number", "null"], "minimum": 0, "description": (
+                "jobs ended per minute: of the last five minutes while running, the "
+                "night's average afterwards")},
+            "expected_end": {**nullable(TIMESTAMP), "description": (
+                "at the recent rate; null once finished or while nothing ends")},
+            "started_at": TIMESTAMP, "fanned_out_at": nullable(TIMESTAMP),
+            "finished_at": nullable(TIMESTAMP),
+            "duration_seconds": {"type": "number", "minimum": 0, "description": (
+                "from the start of the fan-out to the batch's end, or to now")},
+            "source_failures": {"type": "object", "additionalProperties": integer(0),
+                                "description": "{source: snapshots missing it}, most first"},
+            "timeline": obj({**frame, **{state: counts for state in FINISHED_STATES}},
+                            description="collect-analytics jobs that ended, per bucket"),
+            "breaker_openings": {"type": "array", "items": ref("BreakerOpening")},
+        }),
+    }
+
+
 _WARNINGS: Schema = {
     "type": "array", "items": ref("Warning"), "minItems": 1,
     "description": "present when there is something to know: a queue that no live worker "
@@ -351,6 +420,7 @@ def components(max_jobs: int) -> dict[str, Schema]:
             "last_seen_at": TIMESTAMP, "active_jobs": integer(0)}),
         "WorkerList": obj({"workers": {"type": "array", "items": ref("Worker")}}),
         **_analytics(),
+        **_timelines(),
         "EventStreamText": {"type": "string", "description": "text/event-stream frames"},
         "MetricsText": {"type": "string", "description": "Prometheus text format"},
         "OpenApiDocument": {"type": "object", "description": "an OpenAPI 3.1 document"},

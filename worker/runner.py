@@ -71,6 +71,7 @@ from worker.maintenance.liveness import Liveness
 from worker.maintenance.pruner import Pruner
 from worker.maintenance.reaper import Reaper
 from worker.maintenance.rescuer import Rescuer
+from worker.maintenance.sampler import Sampler
 from worker.maintenance.service import MaintenanceService
 from worker.metrics import WorkerMetrics
 from worker.registry import Registration
@@ -136,6 +137,7 @@ class Runner:
             Pruner(db, s.prune_seconds, s.prune_chunk),
             Reaper(db, s.forget_worker_seconds, s.forget_worker_seconds / 2),
             BatchFinisher(db, s.batch_check_seconds),
+            Sampler(db, s.sample_seconds, 3 * s.registry_seconds),
         ], self.metrics)
         self.leadership: Leadership | PassLeadership | None = None
         if s.maintenance and s.poll_only:  # no session connection to hold a lock on

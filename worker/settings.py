@@ -116,6 +116,8 @@ class WorkerSettings:
     prune_seconds: float
     prune_chunk: int
     batch_check_seconds: float
+    # Queue depth and fleet load, sampled for the dashboard's charts.
+    sample_seconds: float
 
     metrics_port: int | None
     # The level of the log line of an ordinary job end (final failures: warning).
@@ -188,6 +190,7 @@ class WorkerSettings:
             prune_chunk=env_int(env, "MS8_PRUNE_CHUNK", 1000, low=1, high=100_000),
             batch_check_seconds=env_float(
                 env, "MS8_BATCH_CHECK_SECONDS", 300.0, low=0.05, high=DAY),
+            sample_seconds=env_float(env, "MS8_SAMPLE_SECONDS", 60.0, low=0.05, high=3600),
             metrics_port=port or None,
             job_log_level=env_choice(env, "MS8_JOB_LOG_LEVEL", "info", ("debug", "info")),
             concurrency_given=concurrency_given,

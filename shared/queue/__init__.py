@@ -40,6 +40,7 @@ from shared.queue.maintenance import (
     TIMEOUT_MESSAGE,
     Reclaimed,
     prune_history,
+    prune_timelines,
     reclaim_lost_jobs,
     release_orphans,
     take_back_jobs,
@@ -67,6 +68,14 @@ from shared.queue.queues import (
     update_queue,
 )
 from shared.queue.read import count_jobs, get_job, list_jobs
+from shared.queue.rollups import Rollup, Timing, rollups
+from shared.queue.samples import (
+    FleetSample,
+    QueueSample,
+    fleet_samples,
+    queue_samples,
+    record_samples,
+)
 from shared.queue.schedules import (
     Firing,
     Schedule,
@@ -90,6 +99,7 @@ from shared.queue.send import (
 from shared.queue.stats import Stat, queue_stats
 from shared.queue.validation import MAX_RUN_TIMEOUT_SECONDS, QUEUE_NAME, json_text
 from shared.queue.watch import JobWatcher, wait_for_end
+from shared.queue.window import Window
 
 __all__ = [
     "ALL_STATES", "FINISHED_STATES", "WAITING_STATES", "Batch", "BatchTotals", "FailResult",
@@ -109,6 +119,9 @@ __all__ = [
     # the fleet, and the rules every front end checks input against
     "Worker", "list_workers", "served_queues", "MAX_RUN_TIMEOUT_SECONDS", "QUEUE_NAME",
     "TIMEOUT_MESSAGE", "json_text", "FIRED", "MISSED", "SEND_OPTIONS", "SCHEDULE_JOB_OPTIONS",
+    # how the numbers moved
+    "FleetSample", "QueueSample", "Rollup", "Timing", "Window", "fleet_samples",
+    "prune_timelines", "queue_samples", "record_samples", "rollups",
     # schedules
     "Firing", "FiringOutcome", "Schedule", "create_schedule", "delete_schedule",
     "disable_schedule", "enable_schedule", "fire_due", "get_schedule", "list_firings",

@@ -13,7 +13,8 @@ for a moment, or a leader and a worker recovering) do no harm:
   The rows are locked from the moment they are picked until they are handled, so a job
   that completes, heartbeats or is failed by its worker meanwhile is either skipped or
   seen in its new state, never handled twice.
-- ``prune_history`` deletes finished jobs past their queue's retention in small chunks.
+- ``prune_history`` deletes finished jobs past their queue's retention in small chunks,
+  and ``prune_timelines`` the per-minute rollups and samples past it (never within a day).
 - ``release_orphans`` hands back jobs a worker claimed by a fetch whose reply it never
   received (the connection died after the commit).
 """
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from shared.conn import Conn
+from shared.conn import Conn, one
 from shared.db import Database
 from shared.queue import validation as check
 from shared.queue.batches import finish_batches
@@ -171,6 +172,20 @@ async def prune_history(
     Call again while it returns ``limit``: each call is one short statement."""
     limit = check.integer(limit, "limit", 1, 100_000)
     return int(await (conn or db.pool).fetchval(db.queries.prune_history, limit))
+
+
+async def prune_timelines(
+    db: Database, *, limit: int = 1000, keep_seconds: float = 86400.0,
+    conn: Conn | None = None,
+) -> tuple[int, bool]:
+    """Delete at most ``limit`` rows each of rollups and queue samples past their queue's
+    retention, and of fleet samples past the longest one, but none of the last
+    ``keep_seconds``; returns (rows deleted, whether a chunk came back full)."""
+    limit = check.integer(limit, "limit", 1, 100_000)
+    keep = check.seconds(keep_seconds, "keep_seconds", 0, 10 * 366 * 86400)
+    row = one(await (conn or db.pool).fetchrow(db.queries.prune_timelines, limit, keep))
+    counts = (row["rollups"], row["queue_samples"], row["fleet_samples"])
+    return sum(counts), max(counts) >= limit
 
 
 async def release_orphans(

@@ -108,3 +108,27 @@ SELECT * FROM /*analytics*/nightly_runs
 WHERE $1::date IS NULL OR night < $1::date
 ORDER BY night DESC
 LIMIT $2::integer;
+
+-- name: insert_breaker_openings
+-- Record openings of sources' breakers ($1 sources, $2 times, $3 whether after a failed
+-- probe) in worker $4.
+INSERT INTO /*analytics*/breaker_openings (source, opened_at, after_probe, worker_id)
+SELECT source, opened_at, after_probe, $4::text
+FROM unnest($1::text[], $2::timestamptz[], $3::boolean[]) AS o(source, opened_at, after_probe);
+
+-- name: list_breaker_openings
+-- Breaker openings of [$1, $2), oldest first, at most $3.
+SELECT source, worker_id, opened_at, after_probe
+FROM /*analytics*/breaker_openings
+WHERE opened_at >= $1::timestamptz AND opened_at < $2::timestamptz
+ORDER BY opened_at, id
+LIMIT $3::integer;
+
+-- name: prune_breaker_openings
+-- Forget breaker openings older than $1 seconds.
+WITH gone AS (
+    DELETE FROM /*analytics*/breaker_openings
+    WHERE opened_at < now() - make_interval(secs => $1::double precision)
+    RETURNING 1
+)
+SELECT count(*)::integer AS n FROM gone;

@@ -3,7 +3,10 @@ fan-out and its ``daily-batch-done`` summary, and the sources' metrics.
 
 One ``Collector`` per worker process (built from the environment when this module is
 imported, so a bad source setting stops the worker at start): its breakers and
-per-source limits are shared by every job the process runs, whatever the queue.
+per-source limits are shared by every job the process runs, whatever the queue. A job
+whose collection saw a breaker open records the opening (``analytics.breakers``) before
+it ends; a failed write is logged and the opening kept for the next job, never a
+reason to fail this one.
 
 ``collect-analytics`` takes ``{"user_role_id": N, "day": "YYYY-MM-DD"}``:
 
@@ -38,7 +41,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector as MetricsCollector
 
-from analytics import fanout, runs, snapshots
+from analytics import breakers, fanout, runs, snapshots
 from analytics.breaker import STATE_VALUES
 from analytics.collect import Collector, OnSource, SourceResult
 from analytics.models import PARTIAL
@@ -117,6 +120,7 @@ async def collect_snapshot(
     day's snapshot, and return the job's output; raises when every source failed."""
     collection = await collector().collect(ctx.aiohttp, user_role_id, on_source,
                                            priority=ctx.job.priority)
+    await record_openings(ctx)
     missing = collection.missing
     if collection.all_failed:
         raise AllSourcesFailed("every source failed: " + ", ".join(
@@ -128,6 +132,24 @@ async def collect_snapshot(
         return {"status": "skipped", "reason": f"user-role {user_role_id} does not exist"}
     return {"status": PARTIAL if missing else "complete", "day": day.isoformat(),
             "missing": [m.as_dict() for m in missing], "duration_ms": collection.duration_ms}
+
+
+async def record_openings(ctx: JobContext) -> None:
+    """Write the breaker openings this process saw and has not recorded yet."""
+    current = collector()
+    openings = current.take_openings()
+    if not openings:
+        return
+    try:
+        await breakers.record(ctx.db, ctx.worker_id, openings)
+    except Exception as error:
+        current.give_back_openings(openings)
+        ctx.log.warning("breaker openings not recorded", count=len(openings),
+                        error=str(error))
+        return
+    for opening in openings:
+        ctx.log.info("source breaker opened", source=opening.source,
+                     after_probe=opening.after_probe)
 
 
 def night_of_job(data: Any, created_at: datetime) -> tuple[date, datetime | None]:
@@ -178,6 +200,7 @@ async def daily_batch_done(ctx: JobContext) -> dict[str, Any]:
         raise PermanentError("data must carry the night (YYYY-MM-DD) and batch_id of the "
                              "batch it completes") from None
     run = await runs.write_summary(ctx.db, night, batch_id)
+    await breakers.prune(ctx.db)
     summary = {"night": night.isoformat(), "batch_id": batch_id, "total": run.total,
                "complete": run.complete, "partial": run.partial, "failed": run.failed,
                "cancelled": run.cancelled, "duration_seconds": run.duration_seconds,

@@ -1,5 +1,7 @@
 """Deleting finished jobs (completed, failed, cancelled) kept longer than their queue's
-retention, one small chunk per statement, oldest first (``shared.queue.prune_history``)."""
+retention, one small chunk per statement, oldest first (``shared.queue.prune_history``),
+and with them the per-minute rollups and samples of that age
+(``shared.queue.prune_timelines``, which keeps the last day whatever the retention)."""
 
 from __future__ import annotations
 
@@ -19,4 +21,5 @@ class Pruner:
 
     async def run(self, conn: Conn) -> tuple[int, bool]:
         deleted = await queue.prune_history(self.db, limit=self.chunk, conn=conn)
-        return deleted, deleted >= self.chunk
+        timelines, more = await queue.prune_timelines(self.db, limit=self.chunk, conn=conn)
+        return deleted + timelines, deleted >= self.chunk or more

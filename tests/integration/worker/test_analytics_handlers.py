@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 from prometheus_client import generate_latest
 
-from analytics import snapshots, user_roles
+from analytics import breakers, snapshots, user_roles
 from shared import queue
 from shared.db import Database
 from tests.integration.analytics.sources import FakeSources
@@ -74,6 +74,23 @@ async def test_every_source_down_retries_then_fails_and_writes_nothing(
     assert "every source failed: a (" in (job.error_message or "")
     with pytest.raises(queue.NotFound):
         await snapshots.latest(db, 1)
+
+
+async def test_a_breaker_opening_is_recorded_for_the_time_line(
+    db: Database, start_worker: StartWorker, sources: FakeSources,
+    configured: analytics.Collector,
+) -> None:
+    await user_roles.seed(db, 30)
+    sources.modes["b"] = "503"
+    _batch_id, sent = await queue.send_batch(db, [queue.JobSpec.of(
+        "collect-analytics", {"user_role_id": i, "day": DAY.isoformat()}) for i in range(1, 31)])
+    before = datetime.now(UTC)
+    await start_worker(**QUEUES)
+    await wait_until(lambda: ended(db, [s.id for s in sent]), timeout=30)
+    found = await breakers.openings(db, before, datetime.now(UTC))
+    # Three failures in a row opened it; the cool-down (an hour) never ended: once.
+    assert [(o.source, o.worker_id, o.after_probe) for o in found] == [("b", "w1", False)]
+    assert configured.take_openings() == []  # recorded, so no longer pending
 
 
 @pytest.mark.usefixtures("configured")
