@@ -1,6 +1,15 @@
 -- Ending jobs. A job that ends leaves the hot table for history in the same statement:
 -- DELETE ... RETURNING feeds INSERT INTO history, so a job is always in exactly one of them.
 
+-- fragment: job_columns
+-- The columns of jobs and of history (the same table shape), written once: every
+-- statement below that moves a job between them lists them as /*job_columns*/ and
+-- selects /*job_columns: ...*/ with only what changes on the way.
+id, queue, state, priority, data, start_after, attempt, retry_limit, retry_delay_seconds,
+retry_backoff, retry_delay_max_seconds, run_timeout_seconds, singleton_key, batch_id,
+progress, progress_message, output, error_message, error_traceback, worker_id,
+origin_id, origin_queue, created_at, started_at, heartbeat_at, completed_at, crash_count
+
 -- name: complete_jobs
 -- Complete active jobs with their outputs ($1 ids, $2 outputs; $3 the worker that must hold
 -- them, or NULL for any). Returns the ids completed and their batches.
@@ -13,16 +22,8 @@ done AS (
     WHERE j.id = i.id AND j.state = 'active' AND ($3::text IS NULL OR j.worker_id = $3::text)
     RETURNING j.*, i.output AS new_output
 )
-INSERT INTO /*schema*/history (
-    id, queue, state, priority, data, start_after, attempt, retry_limit, retry_delay_seconds,
-    retry_backoff, retry_delay_max_seconds, run_timeout_seconds, singleton_key, batch_id,
-    progress, progress_message, output, error_message, error_traceback, worker_id,
-    origin_id, origin_queue, created_at, started_at, heartbeat_at, completed_at, crash_count)
-SELECT id, queue, 'completed', priority, data, start_after, attempt, retry_limit,
-       retry_delay_seconds, retry_backoff, retry_delay_max_seconds, run_timeout_seconds,
-       singleton_key, batch_id, 100, progress_message, new_output, error_message,
-       error_traceback, worker_id, origin_id, origin_queue, created_at, started_at,
-       heartbeat_at, now(), crash_count
+INSERT INTO /*schema*/history (/*job_columns*/)
+SELECT /*job_columns: state='completed', progress=100, output=new_output, completed_at=now()*/
 FROM done
 RETURNING id, batch_id;
 
@@ -55,17 +56,9 @@ failed AS (
     RETURNING j.*, i.message, i.traceback
 ),
 archived AS (
-    INSERT INTO /*schema*/history (
-        id, queue, state, priority, data, start_after, attempt, retry_limit,
-        retry_delay_seconds, retry_backoff, retry_delay_max_seconds, run_timeout_seconds,
-        singleton_key, batch_id, progress, progress_message, output, error_message,
-        error_traceback, worker_id, origin_id, origin_queue, created_at, started_at,
-        heartbeat_at, completed_at, crash_count)
-    SELECT id, queue, 'failed', priority, data, start_after, attempt, retry_limit,
-           retry_delay_seconds, retry_backoff, retry_delay_max_seconds, run_timeout_seconds,
-           singleton_key, batch_id, progress, progress_message, output, message, traceback,
-           worker_id, origin_id, origin_queue, created_at, started_at, heartbeat_at, now(),
-           crash_count
+    INSERT INTO /*schema*/history (/*job_columns*/)
+    SELECT /*job_columns: state='failed', error_message=message, error_traceback=traceback,
+                          completed_at=now()*/
     FROM failed
     RETURNING id, batch_id
 ),
@@ -97,16 +90,8 @@ WITH done AS (
     WHERE id = ANY($1::bigint[]) AND NOT ($2::boolean AND state = 'active')
     RETURNING *
 )
-INSERT INTO /*schema*/history (
-    id, queue, state, priority, data, start_after, attempt, retry_limit, retry_delay_seconds,
-    retry_backoff, retry_delay_max_seconds, run_timeout_seconds, singleton_key, batch_id,
-    progress, progress_message, output, error_message, error_traceback, worker_id,
-    origin_id, origin_queue, created_at, started_at, heartbeat_at, completed_at, crash_count)
-SELECT id, queue, 'cancelled', priority, data, start_after, attempt, retry_limit,
-       retry_delay_seconds, retry_backoff, retry_delay_max_seconds, run_timeout_seconds,
-       singleton_key, batch_id, progress, progress_message, output, error_message,
-       error_traceback, worker_id, origin_id, origin_queue, created_at, started_at,
-       heartbeat_at, now(), crash_count
+INSERT INTO /*schema*/history (/*job_columns*/)
+SELECT /*job_columns: state='cancelled', completed_at=now()*/
 FROM done
 RETURNING id, batch_id;
 
@@ -118,15 +103,10 @@ WITH moved AS (
     WHERE id = ANY($1::bigint[]) AND state IN ('failed', 'cancelled')
     RETURNING *
 )
-INSERT INTO /*schema*/jobs (
-    id, queue, state, priority, data, start_after, attempt, retry_limit, retry_delay_seconds,
-    retry_backoff, retry_delay_max_seconds, run_timeout_seconds, singleton_key, batch_id,
-    progress, progress_message, output, error_message, error_traceback, worker_id,
-    origin_id, origin_queue, created_at, started_at, heartbeat_at, completed_at, crash_count)
-SELECT id, queue, 'created', priority, data, now(), 0, retry_limit, retry_delay_seconds,
-       retry_backoff, retry_delay_max_seconds, run_timeout_seconds, singleton_key, batch_id,
-       0, NULL, NULL, error_message, error_traceback, NULL, origin_id, origin_queue,
-       created_at, NULL, NULL, NULL, 0
+INSERT INTO /*schema*/jobs (/*job_columns*/)
+SELECT /*job_columns: state='created', start_after=now(), attempt=0, progress=0,
+                      progress_message=NULL, output=NULL, worker_id=NULL, started_at=NULL,
+                      heartbeat_at=NULL, completed_at=NULL, crash_count=0*/
 FROM moved
 RETURNING id, batch_id;
 

@@ -179,6 +179,25 @@ async def test_every_named_query_prepares_against_the_migrated_schema(db_url: st
         await conn.close()
 
 
+async def test_the_job_columns_fragment_is_every_column_of_jobs_and_history(
+        db_url: str) -> None:
+    """The statements that move jobs between the tables list /*job_columns*/: a column
+    added to the tables and not to the fragment would be dropped on the way."""
+    fragment = re.search(r"^-- fragment: job_columns\n(?:--[^\n]*\n)*((?:[^\n]+\n)+)",
+                         (SQL_DIR / "queries" / "finish.sql").read_text(), re.M)
+    assert fragment is not None
+    listed = [c.strip() for c in fragment.group(1).split(",")]
+    conn = await asyncpg.connect(db_url)
+    try:
+        for table in ("jobs", "history"):
+            columns = await conn.fetch(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = 'ms8jobs' AND table_name = $1", table)
+            assert sorted(listed) == sorted(r["column_name"] for r in columns), table
+    finally:
+        await conn.close()
+
+
 def test_every_named_query_is_used_by_the_code() -> None:
     code = "\n".join(
         path.read_text()

@@ -25,6 +25,33 @@ def test_parse_refuses_malformed_files(text: str, problem: str) -> None:
         parse_queries(text, "x.sql")
 
 
+FRAGMENT = "-- fragment: cols\n-- why\nid, state, output,\n  done_at\n\n"
+
+
+def test_a_fragment_is_the_list_and_the_list_with_values_changed() -> None:
+    text = FRAGMENT + (
+        "-- name: move\nINSERT INTO /*schema*/t (/*cols*/)\n"
+        "SELECT /*cols: state='done', output=coalesce(x, '{\"a,b\": 1}'),\n"
+        " done_at=now()*/ FROM s;")
+    assert parse_queries(text) == {"move": (
+        "INSERT INTO /*schema*/t (id, state, output, done_at)\n"
+        "SELECT id, 'done', coalesce(x, '{\"a,b\": 1}'), now() FROM s;")}
+
+
+@pytest.mark.parametrize(
+    ("use", "problem"),
+    [
+        ("/*cols: status='x'*/", "'status' is not a column of fragment 'cols'"),
+        ("/*cols: state*/", "is not column=expression"),
+        ("/*colz*/", "neither a placeholder nor a fragment"),
+        ("/*schema: x=1*/", "neither a placeholder nor a fragment"),
+    ],
+)
+def test_a_wrong_use_of_a_fragment_is_refused(use: str, problem: str) -> None:
+    with pytest.raises(SqlError, match=problem):
+        parse_queries(FRAGMENT + f"-- name: q\nSELECT {use} FROM t;", "x.sql")
+
+
 def test_render_quotes_the_schema_and_fills_channels() -> None:
     sql = "SELECT * FROM /*schema*/jobs; NOTIFY x; SELECT pg_notify('/*channel*/wakeup', '')"
     assert render(sql, "tenant_1") == (
