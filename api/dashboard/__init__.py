@@ -1,6 +1,11 @@
 """The dashboard: server-rendered pages (no build step), small static CSS and JS.
 
-    /dashboard                      queues with live counts, batches, schedules, workers
+    /dashboard                      charts of the last 24 hours (or a chosen range):
+                                    jobs ended and failed per queue, jobs waiting, the
+                                    oldest one's age, busy slots; queues with live counts,
+                                    batches, nightly runs, schedules, workers
+    /dashboard/nightly-runs/{night} one night's run: progress, rate, expected end, the
+                                    sources that failed most, breaker openings
     /dashboard/jobs?queue=&state=   jobs with data, error, progress, retry and cancel
     /dashboard/jobs/{id}            one job, live
     /dashboard/batches              batches with their totals
@@ -16,7 +21,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from api.dashboard import actions, pages, user_roles
+from api.dashboard import actions, nightly, pages, user_roles
 from api.dashboard.view import HERE
 
 
@@ -26,6 +31,7 @@ def routes() -> list[BaseRoute]:
         Route("/dashboard/jobs", pages.jobs),
         Route("/dashboard/jobs/{id}", pages.job),
         Route("/dashboard/batches", pages.batches),
+        Route("/dashboard/nightly-runs/{night}", nightly.nightly_run),
         Route("/dashboard/user-roles", user_roles.lookup),
         Route("/dashboard/user-roles/{id}", user_roles.user_role),
         Route("/dashboard/login", actions.login, methods=["GET", "POST"]),

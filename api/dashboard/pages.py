@@ -6,12 +6,15 @@ to the event streams and re-renders the page's live regions when something chang
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from starlette.requests import Request
 from starlette.responses import Response
 
 from analytics import runs
-from api import cursor, wire
+from api import cursor, rfc3339, stats, wire
 from api.analytics import nightly_run
+from api.dashboard import charts
 from api.dashboard.view import Viewer, id_in_path, page, render
 from api.errors import ApiError
 from shared import queue as core
@@ -20,6 +23,54 @@ from shared.queue import ALL_STATES, FINISHED_STATES, QUEUE_NAME, WAITING_STATES
 PAGE_SIZE = 50
 BATCHES_ON_OVERVIEW = 8
 NIGHTS_ON_OVERVIEW = 7
+# The ranges the overview's form offers (any whole number of hours up to a month works).
+HOUR_CHOICES = (1, 6, 12, 24, 72, 168, 336, core.Window.MAX_HOURS)
+
+
+def chart_range(request: Request) -> tuple[int, datetime | None]:
+    """``hours`` and ``until`` of the overview's charts: a whole number of hours up to a
+    month (default a day), and an end (default now) as RFC 3339 or as a browser's
+    datetime-local field sends it (``2026-03-01T08:00``, taken as UTC)."""
+    raw_hours = request.query_params.get("hours") or str(stats.DEFAULT_HOURS)
+    if not raw_hours.isdigit() or not 1 <= int(raw_hours) <= core.Window.MAX_HOURS:
+        raise ApiError("invalid_parameter",
+                       f"hours must be a whole number from 1 to {core.Window.MAX_HOURS}, "
+                       f"got {raw_hours[:20]!r}")
+    raw_until = (request.query_params.get("until") or "").strip()
+    until = None
+    if raw_until:
+        until = rfc3339.parse(raw_until)
+        if until is None:
+            try:
+                until = datetime.strptime(raw_until[:16], "%Y-%m-%dT%H:%M").replace(tzinfo=UTC)
+            except ValueError:
+                raise ApiError("invalid_parameter",
+                               f"until must be a date and time (UTC), got {raw_until[:40]!r}"
+                               ) from None
+        if not 1970 <= until.year <= 9999:
+            raise ApiError("invalid_parameter", "until must be in the years 1970 to 9999")
+    return int(raw_hours), until
+
+
+async def overview_charts(request: Request) -> dict[str, object]:
+    """The overview's charts and the range they cover."""
+    db = request.app.state.ctx.db
+    hours, until = chart_range(request)
+    window = core.Window.last(hours, until)
+    params = {"hours": hours, "until": None if until is None else rfc3339_text(until)}
+    return {
+        "hours": hours, "until": until, "window": window, "hour_choices": HOUR_CHOICES,
+        "throughput": charts.throughput(await stats.throughput(db, window),
+                                        charts.api_url("/stats/throughput", params)),
+        "depth": charts.queue_depth(await stats.queue_depth(db, window),
+                                    charts.api_url("/stats/queue-depth", params)),
+        "fleet": charts.fleet(await stats.fleet(db, window),
+                              charts.api_url("/stats/fleet", params)),
+    }
+
+
+def rfc3339_text(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 async def _batches(request: Request, limit: int, before: int | None) -> list[core.Batch]:
@@ -40,6 +91,7 @@ async def overview(request: Request, viewer: Viewer) -> Response:
         nightly_runs=[nightly_run(r) for r in await runs.list_runs(db, limit=NIGHTS_ON_OVERVIEW)],
         schedules=[wire.schedule(s) for s in await core.list_schedules(db)],
         workers=[wire.worker(w) for w in await list_workers(db)],
+        charts=await overview_charts(request),
     )
 
 

@@ -4,6 +4,8 @@
 //                              other change re-renders <main> (at most once a second).
 // <body data-live="job:ID">   listens to /jobs/ID/events: each event moves the bar; a
 //                              new state re-renders <main>; the stream ends with the job.
+// <body data-live="every:N">  re-renders <main> every N seconds (a page whose numbers
+//                              change with every job of a night, like a nightly run's).
 // <form data-confirm="...">   asks before it is sent.
 (() => {
   "use strict";
@@ -17,10 +19,18 @@
     if (question && !window.confirm(question)) event.preventDefault();
   });
   const live = document.body.dataset.live;
-  if (!live || !window.EventSource) return;
   const status = document.getElementById("live-status");
   const MIN_INTERVAL = 1000;
   let last = 0, timer = null, inFlight = false;
+  if (live && live.startsWith("every:")) {
+    const seconds = Math.max(1, Number(live.slice(6)) || 5);
+    status?.classList.add("on");
+    const every = setInterval(async () => {
+      // The page stops asking once its fresh copy is no longer live (the run ended).
+      if ((await refresh()) === "") { clearInterval(every); status?.classList.remove("on"); }
+    }, seconds * 1000);
+  }
+  if (!live || live.startsWith("every:") || !window.EventSource) return;
 
   function setProgress(id, percent, message) {
     document.querySelectorAll(`[data-progress-for="${id}"]`).forEach((bar) => {
@@ -36,16 +46,19 @@
     try {
       const response = await fetch(location.href, { credentials: "same-origin" });
       if (!response.ok) return;
-      const fresh = new DOMParser().parseFromString(await response.text(), "text/html")
-        .getElementById("main");
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      const fresh = page.getElementById("main");
       const main = document.getElementById("main");
       if (!fresh || !main) return;
-      const open = new Set([...main.querySelectorAll("[data-job-id] details[open]")]
-        .map((d) => d.closest("[data-job-id]").dataset.jobId));
-      fresh.querySelectorAll("[data-job-id]").forEach((el) => {
-        if (open.has(el.dataset.jobId)) el.querySelector("details")?.setAttribute("open", "");
+      // Details a person opened (a job's error, a chart's numbers) stay open.
+      const keyOf = (el) => el.dataset.jobId ? `job:${el.dataset.jobId}` : `chart:${el.dataset.chart}`;
+      const open = new Set([...main.querySelectorAll(":is([data-job-id], [data-chart]) details[open]")]
+        .map((d) => keyOf(d.closest("[data-job-id], [data-chart]"))));
+      fresh.querySelectorAll("[data-job-id], [data-chart]").forEach((el) => {
+        if (open.has(keyOf(el))) el.querySelector("details")?.setAttribute("open", "");
       });
       main.replaceWith(fresh);
+      return page.body.dataset.live;
     } finally { inFlight = false; }
   }
 
