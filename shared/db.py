@@ -216,3 +216,32 @@ def is_connection_error(error: BaseException) -> bool:
     return isinstance(error, CONNECTION_ERRORS)
 
 
+def is_database_outage(error: BaseException) -> bool:
+    """A connection error that came from the database driver: a statement, or a
+    connection the pool opened, met the database gone. Code that also talks to other
+    services (a handler's HTTP calls) raises the same ``OSError`` and ``TimeoutError``
+    for them; those are told apart by where they were raised (an asyncpg frame in the
+    traceback of the error or of what it was raised from, such as the cancellation an
+    ``asyncio.timeout`` turned into a ``TimeoutError``)."""
+    if not is_connection_error(error):
+        return False
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__module__.startswith("asyncpg") or _raised_in_driver(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _raised_in_driver(error: BaseException) -> bool:
+    tb = error.__traceback__
+    while tb is not None:
+        module = tb.tb_frame.f_globals.get("__name__")
+        if isinstance(module, str) and (module == "asyncpg" or module.startswith("asyncpg.")):
+            return True
+        tb = tb.tb_next
+    return False
+
+

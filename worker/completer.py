@@ -1,4 +1,5 @@
-"""Reporting results in batches: one ``complete_many`` and one ``fail_many`` per flush.
+"""Reporting results in batches: one ``complete_many``, one ``fail_many`` and one
+``give_back_jobs`` per flush.
 
 Outcomes accumulate for a short window (a few ms) or until a batch is full, then go out
 in one statement each, so that a busy worker spends round trips per batch, not per job.
@@ -18,6 +19,10 @@ heartbeated, is reclaimed by maintenance. Any other error (a statement timeout, 
 pooler that lost a prepared statement) says nothing about the results: they stay
 pending and the report is retried with backoff, so a job that succeeded is never
 recorded as failed for it.
+
+Jobs whose handlers were interrupted by a database outage wait here too, to be given
+back (``give_back_jobs``: the attempt is not spent) once the database answers again;
+the database cannot refuse those for what they hold, so they never hold the others back.
 
 A pending failure becomes stale when its job is fetched again (its attempt is over,
 whether our report committed before the reply was lost or the job was reclaimed);
@@ -42,9 +47,10 @@ from shared.queue import Failure, Job
 log = get_logger(__name__)
 
 _Item = tuple[Job, Any]  # (job, output) or (job, Failure)
-# What became of a reported result: completed, retry or failed; lost when the job was no
-# longer this worker's; dropped when the database refused it.
-LOST, DROPPED = "lost", "dropped"
+# What became of a reported result: completed, retry or failed; released when it was
+# given back; lost when the job was no longer this worker's; dropped when the database
+# refused it.
+LOST, DROPPED, RELEASED = "lost", "dropped", "released"
 
 
 def caused_by_result(error: BaseException) -> bool:
@@ -78,6 +84,7 @@ class Completer:
         self._on_batch = on_batch
         self._completions: dict[int, _Item] = {}
         self._failures: dict[int, _Item] = {}
+        self._give_backs: dict[int, _Item] = {}  # (job, Failure saying why)
         self._wake = asyncio.Event()
         self._now = asyncio.Event()
         self._empty = asyncio.Event()
@@ -85,11 +92,11 @@ class Completer:
         self._sending: set[int] = set()  # id() of the items of the flush under way
 
     def __len__(self) -> int:
-        return len(self._completions) + len(self._failures)
+        return len(self._completions) + len(self._failures) + len(self._give_backs)
 
     @property
     def pending_ids(self) -> set[int]:
-        return set(self._completions) | set(self._failures)
+        return set(self._completions) | set(self._failures) | set(self._give_backs)
 
     def complete(self, job: Job, output: Any) -> None:
         self._completions[job.id] = (job, output)
@@ -97,6 +104,11 @@ class Completer:
 
     def fail(self, job: Job, failure: Failure) -> None:
         self._failures[job.id] = (job, failure)
+        self._added()
+
+    def give_back(self, job: Job, why: Failure) -> None:
+        """Hand the job back without spending its attempt (its run met a database outage)."""
+        self._give_backs[job.id] = (job, why)
         self._added()
 
     def nudge(self) -> None:
@@ -110,7 +122,7 @@ class Completer:
         flush still reports what became of it when it ends."""
         dropped = []
         for job_id in job_ids:
-            for pending in (self._completions, self._failures):
+            for pending in self._kinds():
                 item = pending.pop(job_id, None)
                 if item is not None and id(item) not in self._sending:
                     dropped.append(item[0])
@@ -123,6 +135,9 @@ class Completer:
         self._wake.set()
         if len(self) >= self._max_batch:
             self._now.set()
+
+    def _kinds(self) -> tuple[dict[int, _Item], ...]:
+        return (self._completions, self._failures, self._give_backs)
 
     async def run(self) -> None:
         """Flush in the background until cancelled."""
@@ -163,17 +178,19 @@ class Completer:
         """Send one batch of each kind; False when the database could not be reached."""
         completions = list(self._completions.values())[: self._max_batch]
         failures = list(self._failures.values())[: self._max_batch]
-        if not completions and not failures:
+        give_backs = list(self._give_backs.values())[: self._max_batch]
+        if not completions and not failures and not give_backs:
             return True
-        self._sending = {id(item) for item in completions + failures}
+        self._sending = {id(item) for item in completions + failures + give_backs}
         try:
-            return await self._flush(completions, failures)
+            return await self._flush(completions, failures, give_backs)
         finally:
             self._sending = set()
 
-    async def _flush(self, completions: list[_Item], failures: list[_Item]) -> bool:
+    async def _flush(self, completions: list[_Item], failures: list[_Item],
+                     give_backs: list[_Item]) -> bool:
         try:
-            saved = await self._send(completions, failures)
+            saved = await self._send(completions, failures, give_backs)
         except Exception as error:
             if is_connection_error(error):
                 self._db.outage.report("completer", error)
@@ -184,12 +201,14 @@ class Completer:
                 return False
             log.warning("a result refused by the database; retrying them one by one",
                         error=mask_secrets(str(error)))
-            return await self._send_one_by_one(completions + failures)
-        self._done(completions + failures, saved)
+            return await self._send_one_by_one(completions + failures + give_backs)
+        self._done(completions + failures + give_backs, saved)
         return True
 
-    async def _send(self, completions: list[_Item], failures: list[_Item]) -> dict[int, str]:
+    async def _send(self, completions: list[_Item], failures: list[_Item],
+                    give_backs: list[_Item] | None = None) -> dict[int, str]:
         """Report; returns what became of each job's result."""
+        give_backs = give_backs or []
         saved: dict[int, str] = {}
         async with asyncio.timeout(self._db_timeout):
             if completions:
@@ -205,8 +224,16 @@ class Completer:
                 states = {result.id: result.state for result in results}
                 for job, _ in failures:
                     saved[job.id] = states.get(job.id, LOST)
+            if give_backs:
+                given = {r.id: r.result.state for r in await queue.give_back_jobs(
+                    self._db, self._worker_id,
+                    [(job.id, why.message) for job, why in give_backs])}
+                for job, _ in give_backs:
+                    state = given.get(job.id)
+                    saved[job.id] = (LOST if state is None
+                                     else "failed" if state == "failed" else RELEASED)
         if self._on_batch is not None:
-            self._on_batch(len(completions) + len(failures))
+            self._on_batch(len(completions) + len(failures) + len(give_backs))
         return saved
 
     def _retried(self, failures: list[_Item], results: list[queue.FailResult]) -> None:
@@ -224,14 +251,17 @@ class Completer:
         for item in items:
             job = item[0]
             is_failure = self._failures.get(job.id) is item
+            is_give_back = self._give_backs.get(job.id) is item
+            is_completion = not is_failure and not is_give_back
             saved: dict[int, str] = {}
             try:
-                saved = await self._send(
-                    [] if is_failure else [item], [item] if is_failure else [])
+                saved = await self._send([item] if is_completion else [],
+                                         [item] if is_failure else [],
+                                         [item] if is_give_back else [])
             except Exception as error:
                 if is_connection_error(error) or not caused_by_result(error):
                     return False
-                if not is_failure:
+                if is_completion:
                     saved = await self._fail_refused(job, error)
                 if not saved:
                     log.error("result dropped: the database refuses it", job_id=job.id,
@@ -259,7 +289,7 @@ class Completer:
         finished = []
         for item in items:
             job = item[0]
-            for pending in (self._completions, self._failures):
+            for pending in self._kinds():
                 if pending.get(job.id) is item:
                     del pending[job.id]
             finished.append((job, saved.get(job.id, DROPPED)))

@@ -6,9 +6,10 @@ instead), find the job held by another worker, or become stale (the job was recl
 and fetched again). So a completed or failed run is counted in
 ``ms8_worker_jobs_finished_total`` when the completer says what became of it, and as
 that: a refused completion counts as failed, a report that found the job gone as lost.
-Runs that end with nothing to report (cancelled, lost, released) count at once. The run
+Runs that end with nothing to report (cancelled, lost, released) count at once; a run
+interrupted by a database outage counts as released once its job is given back. The run
 time goes to ``ms8_worker_job_run_seconds`` by the state saved (completed, retry,
-failed, lost, dropped) or the outcome (cancelled, lost, released).
+failed, released, lost, dropped) or the outcome (cancelled, lost, released).
 
 Every end is one log line with the queue, job id, attempt, outcome, run time and worker
 id: ordinary ends (completed, retried, cancelled, released) at ``MS8_JOB_LOG_LEVEL``
@@ -25,9 +26,9 @@ from typing import Any
 
 from shared.logging import get_logger
 from shared.queue import Job
-from worker.completer import DROPPED
+from worker.completer import DROPPED, RELEASED
 from worker.completer import LOST as LOST_SAVED
-from worker.executor import COMPLETED, FAILED, LOST, Outcome
+from worker.executor import COMPLETED, FAILED, INTERRUPTED, LOST, Outcome
 from worker.metrics import WorkerMetrics
 
 log = get_logger("worker.jobs")
@@ -66,15 +67,16 @@ class Endings:
 
     def saved(self, job: Job, state: str) -> None:
         """The completer reported ``job``'s result: ``state`` is what became of it
-        (completed, retry, failed, lost or dropped)."""
+        (completed, retry, failed, released, lost or dropped)."""
         pending = self._pending.pop(id(job), None)
         if pending is None:
             return
         outcome = pending.outcome
-        if state == COMPLETED or state == LOST_SAVED or state == DROPPED:
+        if state in (COMPLETED, LOST_SAVED, DROPPED, RELEASED):
             kind = state
-        else:  # retry or failed: a failed run, or a completion the database refused
-            kind = FAILED if outcome.kind == COMPLETED else outcome.kind
+        else:  # retry or failed: a failed run, a completion the database refused, or a
+            # job given back at its crash limit
+            kind = FAILED if outcome.kind in (COMPLETED, INTERRUPTED) else outcome.kind
         self._metrics.job_finished(job.queue, kind)
         self._metrics.job_saved(job.queue, state, outcome.seconds)
         fields = self._fields(job, kind, outcome)
@@ -85,6 +87,9 @@ class Endings:
                                       retry_at=_iso(pending.retry_at), **fields)
         elif state == "failed":
             log.warning("job failed for good", error=_error(outcome), **fields)
+        elif state == RELEASED:
+            getattr(log, self._level)("job handed back: the database went away while it "
+                                      "ran", **fields)
         elif state == LOST_SAVED:
             log.warning("job lost: another worker holds it now", **fields)
         else:

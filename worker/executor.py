@@ -11,10 +11,19 @@ Every run ends in exactly one ``Outcome``, handed to ``on_done``:
 
     completed   the handler returned a JSON-able value     → completer completes the job
     failed      the handler raised (or returned non-JSON)  → completer fails the attempt
+    interrupted the handler met the database gone          → completer gives the job back
     timeout     the run timeout elapsed; handler cancelled → completer fails it: "timeout"
     cancelled   the job was cancelled (cancel NOTIFY)      → nothing to report
     lost        the job is no longer ours (heartbeat)      → nothing to report
     released    the worker is stopping                     → the runner hands it back
+
+A database outage is not the job's fault: a handler that raises a connection error of
+the database driver (``shared.db.is_database_outage``: a snapshot write, a query, its
+deadline extension, when the database went away) ends ``interrupted``, the outage is
+reported to the process's watch, and the job goes back to the queue as a crashed one
+does, its attempt given back and a crash counted (so a job that brings the database down
+each time still ends, at its queue's crash limit). A connection error of its own (an
+HTTP call) is a failure like any other.
 
 A handler that swallows its cancellation and returns still ends with the reason it was
 cancelled for: once the job is not ours, its result must not be reported.
@@ -34,7 +43,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.db import Database
+from shared.db import Database, is_database_outage
 from shared.logging import get_logger
 from shared.queue import (
     MAX_RUN_TIMEOUT_SECONDS,
@@ -52,6 +61,7 @@ log = get_logger(__name__)
 
 COMPLETED = "completed"
 FAILED = "failed"
+INTERRUPTED = "interrupted"
 TIMEOUT = "timeout"
 CANCELLED = "cancelled"
 LOST = "lost"
@@ -186,6 +196,8 @@ class Executor:
         except Exception as error:
             if self._took_back_expiry(run) and isinstance(error, TimeoutError):
                 return self._timed_out(run)
+            if is_database_outage(error):
+                return self._interrupted(run, error)
             return self._failed(run, _failure_of(job, error, retry=True))
         finally:
             if run.timer is not None:
@@ -232,6 +244,13 @@ class Executor:
         return Outcome(TIMEOUT, self._elapsed(run), failure=Failure(
             run.job.id, TIMEOUT_MESSAGE,
             f"the handler was cancelled after the run timeout of {round(run.timeout or 0, 3):g} s"))
+
+    def _interrupted(self, run: _Run, error: Exception) -> Outcome:
+        self._db.outage.report("handler", error)
+        failure = _failure_of(run.job, error, retry=True)
+        return Outcome(INTERRUPTED, self._elapsed(run), failure=Failure(
+            run.job.id, f"interrupted: the database went away while it ran ({failure.message})",
+            failure.traceback))
 
     def _failed(self, run: _Run, failure: Failure) -> Outcome:
         return Outcome(FAILED, self._elapsed(run), failure=failure)

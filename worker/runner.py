@@ -22,8 +22,9 @@ absent in poll-only mode) and, if enabled, the maintenance campaign.
 Database outages: every loop catches connection errors, reports them to the process's
 outage watch (``shared.outage``: one warning per outage, one line when it is over) and
 retries with backoff, cut short the moment the watch sees the database back; results
-wait in the completer until they can be reported; a fetch that failed
-on a lost connection may have claimed jobs whose reply never came, so the next fetch
+wait in the completer until they can be reported, and so do the jobs whose handlers met
+the database gone, to be given back without spending an attempt (``executor``); a fetch
+that failed on a lost connection may have claimed jobs whose reply never came, so the next fetch
 first hands back whatever this worker holds without knowing (``release_orphans``); the
 listener's reconnect makes every queue due, so missed notifications cost nothing.
 
@@ -56,6 +57,7 @@ from worker.executor import (
     CANCELLED,
     COMPLETED,
     FAILED,
+    INTERRUPTED,
     LOST,
     RELEASED,
     TIMEOUT,
@@ -312,6 +314,10 @@ class Runner:
             assert outcome.failure is not None
             self.endings.reporting(job, outcome)
             self.completer.fail(job, outcome.failure)
+        elif outcome.kind == INTERRUPTED:
+            assert outcome.failure is not None
+            self.endings.reporting(job, outcome)
+            self.completer.give_back(job, outcome.failure)
         elif outcome.kind in (CANCELLED, LOST):
             self.endings.ended(job, outcome)
             self.slots.let_go(job)

@@ -39,6 +39,7 @@ from shared.queue.fleet import Worker, list_workers, served_queues
 from shared.queue.maintenance import (
     TIMEOUT_MESSAGE,
     Reclaimed,
+    give_back_jobs,
     prune_history,
     prune_timelines,
     reclaim_lost_jobs,
@@ -108,7 +109,7 @@ __all__ = [
     "complete", "delete_job", "retry_job",
     "complete_many", "count_jobs", "create_batch", "create_queue", "declare_queue", "delete",
     "extend_deadline", "fail",
-    "fail_many", "fetch",
+    "fail_many", "fetch", "give_back_jobs",
     "finish_batches", "finish_pending_batches", "get_batch", "get_job", "get_queue",
     "heartbeat", "list_batches", "list_jobs", "list_queues", "next_start_after",
     "pause_queue", "prune_history", "reclaim_lost_jobs", "redrive", "release",

@@ -13,6 +13,9 @@ for a moment, or a leader and a worker recovering) do no harm:
   The rows are locked from the moment they are picked until they are handled, so a job
   that completes, heartbeats or is failed by its worker meanwhile is either skipped or
   seen in its new state, never handled twice.
+- ``give_back_jobs`` is the same rule applied by a worker to jobs of its own whose handler
+  met the database gone (an outage is not the job's fault either): attempt given back, a
+  crash counted, the crash limit still ending a job that brings the database down.
 - ``prune_history`` deletes finished jobs past their queue's retention in small chunks,
   and ``prune_timelines`` the per-minute rollups and samples past it (never within a day).
 - ``release_orphans`` hands back jobs a worker claimed by a fetch whose reply it never
@@ -35,7 +38,7 @@ from shared.queue.finish import Failure, fail_many
 from shared.queue.models import FailResult
 
 TIMEOUT_MESSAGE = "timeout"
-STALLED, TIMEOUT, DEAD = "stalled", "timeout", "dead"
+STALLED, TIMEOUT, DEAD, OUTAGE = "stalled", "timeout", "dead", "outage"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +49,7 @@ class Reclaimed:
     id: int
     queue: str
     worker_id: str | None
-    reason: str  # "dead", "stalled" or "timeout"
+    reason: str  # "dead", "stalled", "timeout" or "outage"
     result: FailResult
     crash_count: int = 0
 
@@ -71,6 +74,27 @@ async def take_back_jobs(
         messages = {row["id"]: f"crashed: worker {row['worker_id']} died while running it"
                     for row in rows}
         reclaimed = await _crash(db, tx, rows, DEAD, messages)
+    await _finish_failed_batches(db, conn, rows, reclaimed)
+    return reclaimed
+
+
+async def give_back_jobs(
+    db: Database, worker_id: str, jobs: Sequence[tuple[int, str]], *,
+    conn: Conn | None = None,
+) -> list[Reclaimed]:
+    """Hand back ``jobs`` ((id, why) pairs) that ``worker_id`` holds and whose handlers
+    were interrupted by a database outage: each counts a crash, not an attempt, and waits
+    again at once, unless it reached its queue's crash limit, which fails it. Jobs no
+    longer active or held by ``worker_id`` are left alone (absent from the result)."""
+    if not isinstance(worker_id, str) or not worker_id:
+        raise InvalidInput("worker_id", "must be a non-empty string")
+    messages = {check.job_id(job_id): message.replace("\x00", "")[:2000]
+                for job_id, message in jobs}
+    if not messages:
+        return []
+    async with db.transaction(conn) as tx:
+        rows = await tx.fetch(db.queries.held_jobs, sorted(messages), worker_id)
+        reclaimed = await _crash(db, tx, rows, OUTAGE, messages)
     await _finish_failed_batches(db, conn, rows, reclaimed)
     return reclaimed
 

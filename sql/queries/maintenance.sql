@@ -57,6 +57,16 @@ ORDER BY j.id
 LIMIT $2::integer
 FOR UPDATE SKIP LOCKED;
 
+-- name: held_jobs
+-- Active jobs among $1 that worker $2 holds, locked until the caller's transaction ends
+-- (a worker handing back jobs of its own; one being taken back by maintenance right now
+-- is waited for, then no longer matches).
+SELECT j.id, j.queue, j.worker_id, j.batch_id
+FROM /*schema*/jobs j
+WHERE j.id = ANY($1::bigint[]) AND j.state = 'active' AND j.worker_id = $2::text
+ORDER BY j.id
+FOR UPDATE;
+
 -- name: crash_jobs
 -- Take active jobs back from a worker that died or stalled ($1 ids, $2 why): it was not
 -- the job's fault, so the attempt is given back (as a hand-back does) and a crash is

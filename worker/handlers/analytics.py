@@ -14,6 +14,8 @@ reason to fail this one.
   and the job completes with ``{"status": "complete"|"partial", "missing": [...]}``;
 - no source answered → it raises, and the queue's retry policy applies (no snapshot is
   written, so a good snapshot of the day from an earlier run is kept);
+- the database is gone when the snapshot is written → the job goes back to the queue
+  without spending an attempt, as from a crashed worker (``worker.executor``);
 - the user-role does not exist → it completes with status ``skipped``.
 
 Progress is reported as each source ends, for a job that someone may watch: one sent

@@ -2,7 +2,8 @@
 
 ``GET /{source}/user-roles/{id}`` answers according to the source's mode; it counts the
 requests per source and the most it had in flight at once. Keep-alive is honoured, as
-the collector's client reuses connections.
+the collector's client reuses connections. A ``gated`` source answers once the test sets
+``gate``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import AsyncIterator
 import orjson
 
 MODES = ("ok", "503", "404", "hang", "drip", "garbage", "list", "huge", "huge-chunked",
-         "slow")
+         "slow", "gated")
 
 
 class FakeSources:
@@ -25,6 +26,7 @@ class FakeSources:
         self.in_flight: Counter[str] = Counter()
         self.most_in_flight: Counter[str] = Counter()
         self.slow_seconds = 0.1
+        self.gate = asyncio.Event()
         self.port = 0
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
@@ -70,6 +72,8 @@ class FakeSources:
                 await asyncio.Event().wait()
             if mode == "slow":
                 await asyncio.sleep(self.slow_seconds)
+            if mode == "gated":
+                await self.gate.wait()
             if mode == "drip":
                 writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
                              b"content-length: 100000\r\n\r\n")

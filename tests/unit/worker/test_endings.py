@@ -83,6 +83,25 @@ def test_a_refused_completion_counts_as_failed(metrics: WorkerMetrics) -> None:
     assert logs[0]["event"] == "job failed for good" and logs[0]["log_level"] == "warning"
 
 
+def test_a_run_interrupted_by_an_outage_counts_as_released_once_given_back(
+    metrics: WorkerMetrics,
+) -> None:
+    endings = Endings(metrics, "w1")
+    back, poisoned = job(1), job(2)
+    why = Failure(1, "interrupted: the database went away while it ran (OSError: gone)")
+    with capture_logs() as logs:
+        for j in (back, poisoned):
+            endings.reporting(j, Outcome("interrupted", 0.5, failure=why))
+        assert logs == [] and count(metrics, "released") == 0
+        endings.saved(back, "released")
+        endings.saved(poisoned, "failed")  # given back at its crash limit: failed
+    assert (count(metrics, "released"), count(metrics, "failed")) == (1, 1)
+    assert count(metrics, "interrupted") == 0
+    assert [(e["event"], e["log_level"]) for e in logs] == [
+        ("job handed back: the database went away while it ran", "info"),
+        ("job failed for good", "warning")]
+
+
 def test_each_attempt_counts_once_even_when_the_next_one_is_fetched_first(
     metrics: WorkerMetrics,
 ) -> None:
