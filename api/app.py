@@ -122,7 +122,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     hub: EventHub | None = None
     sweeper: asyncio.Task[None] | None = None
     try:
-        hub = EventHub(db)
+        hub = EventHub(db, revocations=ctx.sessions.revoked)
         await hub.start()
         ctx._db, ctx._hub = db, hub
         ctx._sender = SendCoalescer(db)

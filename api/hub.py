@@ -11,6 +11,10 @@ every subscription gets a ``resync`` too, since notifications may have been miss
 
 Notifications are hints: streams re-read the database on each one (``api/events.py``),
 so what a client sees is always the state of the table, never a guess.
+
+The same LISTEN carries ``sessions`` (a dashboard session was logged out) to the
+process's ``Revocations``, which reads the table again on every (re)connect, after
+LISTEN, so that no logout is missed while the listener was away.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from api.revocations import Revocations
 from shared.db import Database
 from shared.listener import Listener
 
@@ -69,11 +74,15 @@ class Subscription:
 
 
 class EventHub:
-    def __init__(self, db: Database, *, queue_size: int = 1000) -> None:
+    def __init__(self, db: Database, *, queue_size: int = 1000,
+                 revocations: Revocations | None = None) -> None:
+        self._db = db
         self._subscriptions: set[Subscription] = set()
         self._queue_size = queue_size
         self._connections = 0
-        self.listener = Listener(db, ["events", "wakeup"], self._deliver,
+        self._revocations = revocations
+        self._loaded = asyncio.Event()  # the revocations, read after the first LISTEN
+        self.listener = Listener(db, ["events", "wakeup", "sessions"], self._deliver,
                                  on_connect=self._on_connect)
 
     @property
@@ -81,7 +90,11 @@ class EventHub:
         return len(self._subscriptions)
 
     async def start(self) -> None:
+        """Listen; returns once listening, and the revocations read (no request is served
+        before a logged-out session is known as such)."""
         await self.listener.start()
+        if self._revocations is not None:
+            await self._loaded.wait()
 
     async def stop(self) -> None:
         await self.listener.stop()
@@ -93,12 +106,19 @@ class EventHub:
         return subscription
 
     def _deliver(self, channel: str, payload: Payload) -> None:
+        if channel == "sessions":
+            if self._revocations is not None:
+                self._revocations.heard(payload)
+            return
         if channel == "wakeup":  # jobs became waiting in a queue (sent, retried, resumed)
             payload = {"state": "waiting", "queue": payload.get("queue"), "ids": []}
         for subscription in list(self._subscriptions):
             subscription.offer(payload)
 
     async def _on_connect(self) -> None:
+        if self._revocations is not None:
+            await self._revocations.load(self._db)
+            self._loaded.set()
         self._connections += 1
         if self._connections > 1:
             for subscription in list(self._subscriptions):

@@ -8,9 +8,9 @@ a changed or removed key ends its sessions, and a leaked cookie gives an offline
 100,000 hash rounds per guess of a secret of 32 characters or more, where there used to be
 a plain digest. The CSRF token is an HMAC of the session id with the same key.
 
-Logging out revokes the session id in this process until the session would have expired
-anyway; other API processes of a deployment know nothing of it (a shared table would),
-so there a logged-out cookie lives on until its expiry (``MS8_API_SESSION_HOURS``).
+Logging out revokes the session id on every API process of the deployment, until the
+session would have expired anyway (``api/revocations.py``: a shared table, mirrored in
+each process's memory, so verifying a cookie still costs no query).
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import orjson
 
 from api.config import ApiKey, ApiSettings
+from api.revocations import Revocations
+from shared.db import Database
 
 COOKIE = "ms8_session"
 DEV_NAME = "dev"
@@ -70,7 +72,7 @@ class Sessions:
             for key in settings.keys}
         if not settings.keys:
             self._signing[DEV_NAME] = hmac.new(master, b"dev", "sha256").digest()
-        self._revoked: dict[str, float] = {}  # session id -> its expiry
+        self.revoked = Revocations()
         self.max_age = int(settings.session_hours * 3600)
 
     def _sign(self, key_name: str, purpose: str, data: bytes) -> bytes | None:
@@ -102,16 +104,14 @@ class Sessions:
         expected = self._sign(session.key_name, "session", payload)
         if expected is None or not hmac.compare_digest(signature, expected):
             return None
-        if session.expires <= time.time() or session.nonce in self._revoked:
+        if session.expires <= time.time() or session.nonce in self.revoked:
             return None
         return session
 
-    def revoke(self, session: Session) -> None:
-        """Log ``session`` out (in this process); forget revocations that have expired."""
-        now = time.time()
-        for nonce in [n for n, expires in self._revoked.items() if expires <= now]:
-            del self._revoked[nonce]
-        self._revoked[session.nonce] = session.expires
+    async def revoke(self, db: Database, session: Session) -> None:
+        """Log ``session`` out on every API process; raises when the database cannot be
+        told (then nothing was revoked)."""
+        await self.revoked.revoke(db, session.nonce, session.expires)
 
     def csrf_token(self, session: Session) -> str:
         signature = self._sign(session.key_name, "csrf", session.nonce.encode())

@@ -8,6 +8,8 @@ test schemas on one server never wake each other. Payloads are small JSON object
                  {"state": "progress", "ids": [id], "progress": p, "message": m}
 - ``cancel``:    {"ids": [...]} — active jobs were cancelled
 - ``schedules``: {"name": schedule} — a schedule changed
+- ``sessions``:  {"id": session id, "expires": epoch seconds} — a dashboard session was
+                 logged out (the API processes refuse it from then on)
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 import orjson
 
-CHANNEL_NAMES = ("wakeup", "events", "cancel", "schedules")
+CHANNEL_NAMES = ("wakeup", "events", "cancel", "schedules", "sessions")
 
 
 @dataclass(frozen=True)

@@ -193,7 +193,16 @@ async def logout(request: Request) -> Response:
         return render(request, viewer, "error.html", 403, code=403,
                       message="Log out from the dashboard's own button.")
     if viewer is not None:
-        ctx.sessions.revoke(viewer.session)
+        try:
+            await ctx.sessions.revoke(ctx.db, viewer.session)
+        except Exception as error:
+            known = translate(error)
+            if known is None or known.code != "database_unavailable":
+                raise
+            # Revoked nowhere: keep the cookie, so that the button works once it can.
+            return render(request, viewer, "error.html", known.status, code=known.status,
+                          message="Not logged out: the database cannot be reached right "
+                                  "now. Try again in a moment.")
     response = RedirectResponse("/dashboard/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response

@@ -3,11 +3,13 @@ session cookie as a credential of the JSON API (with its CSRF header for changes
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 import pytest_asyncio
 from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
@@ -17,6 +19,7 @@ from api.config import ApiSettings
 from shared import queue as core
 from shared.db import Database
 from tests.integration.api.conftest import READER_SECRET, WRITER_SECRET, api_settings
+from tests.support import wait_until
 
 HTTPS = "https://dash.test"
 
@@ -201,6 +204,62 @@ async def test_sessions_end_when_the_key_changes(db_url: str) -> None:
     async with LifespanManager(changed), browser(changed) as client:
         client.cookies.set("ms8_session", cookie, domain="dash.test")
         assert (await client.get("/dashboard")).status_code == 303
+
+
+async def test_a_logout_is_refused_by_every_api_process(db_url: str) -> None:
+    """Two API processes on one database (replicas behind a load balancer) take the same
+    session; logged out on one, it is refused by the other, and by one started later."""
+    from tests.conftest import test_settings
+
+    def replica() -> Starlette:
+        return create_app(test_settings(db_url, MS8_ENV="production"), api_settings())
+
+    first, second = replica(), replica()
+    async with LifespanManager(first), LifespanManager(second):
+        async with logged_in(first) as client, browser(second) as elsewhere:
+            cookie = client.cookies["ms8_session"]
+            elsewhere.cookies.set("ms8_session", cookie, domain="dash.test")
+            assert (await elsewhere.get("/jobs")).status_code == 200
+            token = csrf_of((await client.get("/dashboard")).text)
+            out = await client.post("/dashboard/logout", data={"csrf": token})
+            assert out.headers["location"] == "/dashboard/login"
+            client.cookies.set("ms8_session", cookie, domain="dash.test")
+            assert (await client.get("/jobs")).status_code == 401  # at once where it was
+
+            async def refused_elsewhere() -> bool:
+                return (await elsewhere.get("/jobs")).status_code == 401
+
+            await wait_until(refused_elsewhere, timeout=10,
+                             message="the other process refusing the logged-out session")
+            assert (await elsewhere.get("/dashboard")).status_code == 303
+    later = replica()
+    async with LifespanManager(later), browser(later) as client:
+        client.cookies.set("ms8_session", cookie, domain="dash.test")
+        assert (await client.get("/jobs")).status_code == 401
+
+
+@pytest.mark.slow
+async def test_a_logout_the_database_cannot_record_keeps_the_session_to_try_again() -> None:
+    from tests.conftest import test_settings
+    from tests.e2e.conftest import cluster_of_its_own
+
+    with cluster_of_its_own() as cluster:
+        dsn = await asyncio.to_thread(cluster.start)
+        app = create_app(test_settings(dsn, MS8_ENV="production", MS8_CONNECT_TIMEOUT="2",
+                                       MS8_AUTO_MIGRATE="true"), api_settings())
+        async with LifespanManager(app, startup_timeout=60), logged_in(app) as client:
+            token = csrf_of((await client.get("/dashboard")).text)
+            await asyncio.to_thread(cluster.stop)
+            out = await client.post("/dashboard/logout", data={"csrf": token})
+            assert out.status_code == 503, out.text
+            assert "Not logged out" in out.text
+            assert "ms8_session" in client.cookies  # kept: the button still works
+            await asyncio.to_thread(cluster.start)
+            cookie = client.cookies["ms8_session"]
+            out = await client.post("/dashboard/logout", data={"csrf": token})
+            assert out.headers["location"] == "/dashboard/login"
+            client.cookies.set("ms8_session", cookie, domain="dash.test")
+            assert (await client.get("/jobs")).status_code == 401
 
 
 @pytest_asyncio.fixture

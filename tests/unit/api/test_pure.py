@@ -122,14 +122,22 @@ def test_sessions_are_signed_and_expire() -> None:
 
 
 def test_a_revoked_session_is_over() -> None:
+    """Revoked as every process hears it: a ``sessions`` notification."""
     sessions, settings = _sessions()
     [key] = settings.keys
     kept, dropped = sessions.issue(key), sessions.issue(key)
     session = sessions.verify(dropped)
     assert session is not None
-    sessions.revoke(session)
+    for odd in ({}, {"id": session.nonce}, {"id": 7, "expires": session.expires},
+                {"id": session.nonce, "expires": "soon"}):
+        sessions.revoked.heard(odd)
+    assert sessions.verify(dropped) is not None and len(sessions.revoked) == 0
+    sessions.revoked.heard({"id": session.nonce, "expires": session.expires})
     assert sessions.verify(dropped) is None
     assert sessions.verify(kept) is not None
+    # A revocation past its session's expiry is forgotten: the cookie is over anyway.
+    sessions.revoked.add("long-gone", 1.0)
+    assert "long-gone" not in sessions.revoked and len(sessions.revoked) == 1
 
 
 def test_a_cookie_carries_nothing_of_the_secret() -> None:
