@@ -15,6 +15,7 @@ import contextlib
 import os
 import signal
 import sys
+import textwrap
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
 
@@ -53,39 +54,72 @@ Examples:
   python -m worker --queues noop=50 --metrics-port 9101   (benchmarks)
 """
 
-EPILOG = """\
-Other settings (environment only; durations in seconds):
-  MS8_LISTEN_CHECK_SECONDS (30)      health check of the LISTEN connection
-  MS8_WORKER_DB_TIMEOUT_SECONDS (30) bound on each statement the worker sends
-  MS8_COMPLETE_WINDOW_MS (5)         how long results gather before a flush
-  MS8_COMPLETE_BATCH (500)           results per flush at most
-  MS8_WORKER_REGISTRY_SECONDS (60)   registry "last seen" refresh
-  MS8_WORKER_FORGET_SECONDS (300)    maintenance forgets workers unseen this long
-                                     (checked every half of it)
-  MS8_LEADER_WAIT_SECONDS (60)       bound on each wait for the maintenance lock
-  MS8_LIVENESS_SECONDS (1)           how often dead workers' jobs are looked for
-  MS8_RESCUE_SECONDS (stall)         how often stalled and overdue jobs are reclaimed
-  MS8_TIMEOUT_GRACE_SECONDS          extra time before maintenance fails an overdue job
-                                     (default: the stall timeout, at least 10)
-  MS8_MAX_RUN_SECONDS (21600)        the longest a handler may extend its run to
-                                     (ctx.extend_deadline), counted from its start
-  MS8_PRUNE_SECONDS (300), MS8_PRUNE_CHUNK (1000)   history retention pruning
-  MS8_BATCH_CHECK_SECONDS (300)      re-check of unfinished batches
-  MS8_WORKER_LOOP (uvloop)           event loop: uvloop, or asyncio (the standard one)
-  MS8_JOB_LOG_LEVEL (info)           level of the line logged per job end: info or debug
-                                     (a final failure is always a warning)
-Database and logging: DATABASE_URL, DATABASE_DIRECT_URL, MS8_SCHEMA, MS8_POOL_MAX,
-MS8_PGBOUNCER, MS8_AUTO_MIGRATE, MS8_LOG_LEVEL, MS8_LOG_FORMAT (see shared/settings.py).
+# The settings only the environment sets: (variable, field of WorkerSettings, what it
+# does, how its default follows from another setting). --help states each default as the
+# code computes it, so the text cannot drift from the settings it describes.
+ENVIRONMENT_ONLY: tuple[tuple[str, str, str, str | None], ...] = (
+    ("MS8_LISTEN_CHECK_SECONDS", "listen_check_seconds",
+     "health check of the LISTEN connection", None),
+    ("MS8_WORKER_DB_TIMEOUT_SECONDS", "db_timeout_seconds",
+     "bound on each statement the worker sends", None),
+    ("MS8_COMPLETE_WINDOW_MS", "complete_window_seconds",
+     "how long results gather before a flush", None),
+    ("MS8_COMPLETE_BATCH", "complete_batch", "results per flush at most", None),
+    ("MS8_WORKER_REGISTRY_SECONDS", "registry_seconds", 'registry "last seen" refresh', None),
+    ("MS8_WORKER_FORGET_SECONDS", "forget_worker_seconds",
+     "maintenance forgets workers unseen this long (checked every half of it)",
+     "5 x the registry refresh, at least 300"),
+    ("MS8_LEADER_WAIT_SECONDS", "leader_wait_seconds",
+     "bound on each wait for the maintenance lock", None),
+    ("MS8_LIVENESS_SECONDS", "liveness_seconds",
+     "how often dead workers' jobs are looked for", None),
+    ("MS8_RESCUE_SECONDS", "rescue_seconds",
+     "how often stalled and overdue jobs are reclaimed", "the stall timeout"),
+    ("MS8_TIMEOUT_GRACE_SECONDS", "timeout_grace_seconds",
+     "extra time before maintenance fails an overdue job", "the stall timeout, at least 10"),
+    ("MS8_MAX_RUN_SECONDS", "max_run_seconds", "the longest a handler may extend its run to "
+     "(ctx.extend_deadline), counted from its start", None),
+    ("MS8_PRUNE_SECONDS", "prune_seconds", "how often history retention is pruned", None),
+    ("MS8_PRUNE_CHUNK", "prune_chunk", "finished jobs deleted per pruning statement", None),
+    ("MS8_BATCH_CHECK_SECONDS", "batch_check_seconds", "re-check of unfinished batches", None),
+    ("MS8_SAMPLE_SECONDS", "sample_seconds",
+     "how often queue depth and fleet load are sampled for the dashboard's charts", None),
+    ("MS8_JOB_LOG_LEVEL", "job_log_level", "level of the line logged per job end: info or "
+     "debug (a final failure is always a warning)", None),
+)
+MILLISECONDS = {"MS8_COMPLETE_WINDOW_MS"}
 
-Signals: SIGTERM or SIGINT stops fetching, lets running jobs finish for the grace
-period, then hands the rest back to the queue (no attempt counted); a second signal
-ends the grace period at once.
-"""
+
+def _shown(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def epilog(defaults: WorkerSettings) -> str:
+    """The --help text after the flags: every environment-only setting and its default."""
+    lines = ["Other settings (environment only; durations in seconds unless named _MS):"]
+    for variable, field, what, derived in ENVIRONMENT_ONLY:
+        value = getattr(defaults, field)
+        shown = derived or _shown(value * 1000 if variable in MILLISECONDS else value)
+        lines.append(f"  {variable} ({shown})")
+        lines += textwrap.wrap(what, 84, initial_indent="      ", subsequent_indent="      ")
+    lines += [
+        "  MS8_WORKER_LOOP (uvloop)",
+        "      event loop: uvloop, or asyncio (the standard one)",
+        "Database and logging: DATABASE_URL, DATABASE_DIRECT_URL, MS8_SCHEMA, MS8_POOL_MAX,",
+        "MS8_PGBOUNCER, MS8_AUTO_MIGRATE, MS8_LOG_LEVEL, MS8_LOG_FORMAT (see shared/settings.py).",
+        "",
+        "Signals: SIGTERM or SIGINT stops fetching, lets running jobs finish for the grace",
+        "period, then hands the rest back to the queue (no attempt counted); a second signal",
+        "ends the grace period at once.",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    d = WorkerSettings.from_env({"MS8_WORKER_ID": "help"})  # the defaults, as computed
+    polling = WorkerSettings.from_env({"MS8_WORKER_ID": "help", "MS8_POLL_ONLY": "true"})
     p = argparse.ArgumentParser(
-        prog="python -m worker", description=DESCRIPTION, epilog=EPILOG,
+        prog="python -m worker", description=DESCRIPTION, epilog=epilog(d),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--queues", metavar="SPEC", help=(
         "queues to run and their concurrency, e.g. 'collect-analytics=20,fresh-data=5'; "
@@ -93,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         "[MS8_WORKER_QUEUES]"))
     p.add_argument("--concurrency", metavar="N", help=(
         "jobs at once per queue not given '=N' (default: what the queue's handler declares, "
-        "else 10) [MS8_WORKER_CONCURRENCY]"))
+        f"else {d.concurrency}) [MS8_WORKER_CONCURRENCY]"))
     p.add_argument("--id", dest="worker_id", metavar="ID", help=(
         "worker id in the registry and on its jobs (default host-pid-random) [MS8_WORKER_ID]"))
     p.add_argument("--handlers", metavar="MODULES", help=(
@@ -102,13 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--poll-only", action="store_true", default=None, help=(
         "never LISTEN, only poll (for poolers that cannot LISTEN) [MS8_POLL_ONLY]"))
     p.add_argument("--poll", metavar="SECONDS", help=(
-        "safety-net poll interval (60; 2 in poll-only mode) [MS8_POLL_SECONDS]"))
+        f"safety-net poll interval ({d.poll_seconds:g}; {polling.poll_seconds:g} in poll-only "
+        "mode) [MS8_POLL_SECONDS]"))
     p.add_argument("--heartbeat", metavar="SECONDS", help=(
-        "heartbeat interval of active jobs (10) [MS8_HEARTBEAT_SECONDS]"))
+        f"heartbeat interval of active jobs ({d.heartbeat_seconds:g}) [MS8_HEARTBEAT_SECONDS]"))
     p.add_argument("--stall", metavar="SECONDS", help=(
-        "a job without heartbeat for this long is reclaimed (60) [MS8_STALL_SECONDS]"))
+        f"a job without heartbeat for this long is reclaimed ({d.stall_seconds:g}) "
+        "[MS8_STALL_SECONDS]"))
     p.add_argument("--grace", metavar="SECONDS", help=(
-        "on SIGTERM, how long running jobs may finish (30) [MS8_WORKER_GRACE_SECONDS]"))
+        f"on SIGTERM, how long running jobs may finish ({d.grace_seconds:g}) "
+        "[MS8_WORKER_GRACE_SECONDS]"))
     p.add_argument("--metrics-port", metavar="PORT", help=(
         "serve Prometheus metrics on this port (off) [MS8_WORKER_METRICS_PORT]"))
     p.add_argument("--no-maintenance", action="store_true", default=None, help=(

@@ -109,3 +109,18 @@ def test_handlers_register_once_per_queue_and_selection_names_what_exists() -> N
     assert {"noop", "sleep", "fail", "echo"} <= set(load())
     with pytest.raises(HandlerError, match="cannot import handler module 'no.such.module'"):
         load(["no.such.module"])
+
+
+def test_help_names_every_setting_with_the_default_the_code_computes() -> None:
+    """--help is generated from the settings: every variable WorkerSettings reads is in
+    it, and a default changed in the code changes the text."""
+    import re
+    from pathlib import Path
+
+    import worker.settings
+
+    text = build_parser().format_help()
+    read = set(re.findall(r'"(MS8_[A-Z_]+)"', Path(worker.settings.__file__).read_text()))
+    assert read and not {name for name in read if name not in text}
+    assert "MS8_COMPLETE_WINDOW_MS (5)" in text and "MS8_MAX_RUN_SECONDS (21600)" in text
+    assert "safety-net poll interval (60; 2 in poll-only mode)" in " ".join(text.split())
