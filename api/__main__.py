@@ -3,7 +3,7 @@
 One process, one event loop (run several behind a load balancer to scale). On SIGTERM it
 stops accepting, gives requests and open event streams ``MS8_API_SHUTDOWN_GRACE_SECONDS``
 to end, closes the pool and exits 0. The HTTP protocol bounds each request head in size,
-field count and time (``api/protocol.py``) before the application sees it.
+field count and time, and the time its body may take (``api/protocol.py``).
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ def _main() -> int:
         proxy_headers=True,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) or None,
         lifespan="on",
-        http=bounded_protocol(settings.max_header_bytes, settings.header_timeout_seconds),
+        http=bounded_protocol(settings.max_header_bytes, settings.header_timeout_seconds,
+                              settings.body_timeout_seconds),
     )
     server = Server(config, app.state.ctx)
     server.run()

@@ -96,6 +96,7 @@ class ApiSettings:
     shutdown_grace_seconds: float
     max_header_bytes: int
     header_timeout_seconds: float
+    body_timeout_seconds: float
     # A worker seen in the registry this recently counts as serving its queues.
     worker_seen_seconds: float
     allowed_hosts: frozenset[str] | None  # None: any Host
@@ -152,6 +153,8 @@ class ApiSettings:
                                      low=4096, high=1024 * 1024),
             header_timeout_seconds=env_float(env, "MS8_API_HEADER_TIMEOUT_SECONDS", 10.0,
                                              low=0.1, high=300),
+            body_timeout_seconds=env_float(env, "MS8_API_BODY_TIMEOUT_SECONDS", 60.0,
+                                           low=0.1, high=3600),
             worker_seen_seconds=env_float(env, "MS8_API_WORKER_SEEN_SECONDS", 180.0,
                                           low=1, high=30 * 86400),
             allowed_hosts=parse_allowed(env_str(env, "MS8_ALLOWED_HOSTS"), dev=dev,

@@ -90,8 +90,8 @@ class Endpoint:
                 codes.append("csrf_failed")
         codes += [param.error_code for param in self.params]
         if self.body is not None:
-            codes += ["malformed_json", "body_too_large", "unsupported_media_type",
-                      "invalid_body", "unknown_field"]
+            codes += ["malformed_json", "request_timeout", "body_too_large",
+                      "unsupported_media_type", "invalid_body", "unknown_field"]
         codes += list(self.errors)
         codes.append("database_unavailable")
         return list(dict.fromkeys(codes))

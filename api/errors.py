@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from api.wire import json_response
@@ -33,6 +33,7 @@ CODES: dict[str, tuple[int, str]] = {
     "csrf_failed": (403, "A browser request without a valid CSRF token or from another site."),
     "not_found": (404, "No such job, queue, batch, schedule or route."),
     "method_not_allowed": (405, "The path exists but not with this method."),
+    "request_timeout": (408, "The request body did not arrive within the time allowed."),
     "invalid_state": (409, "The action does not apply to the object in its current state."),
     "body_too_large": (413, "The body is over the size limit."),
     "unsupported_media_type": (415, "The body must be sent as application/json."),
@@ -82,6 +83,9 @@ def translate(error: BaseException) -> ApiError | None:
         return ApiError("not_found", str(error))
     if isinstance(error, InvalidState | SingletonTaken):
         return ApiError("invalid_state", str(error))
+    if isinstance(error, ClientDisconnect):  # the body never came (see api/protocol.py)
+        return ApiError("request_timeout", "the request body did not arrive: the client "
+                        "left, or took longer than allowed")
     # InternalClientError: asyncpg's state of a connection the server dropped mid-query.
     if is_connection_error(error) or isinstance(
             error, asyncpg.exceptions.PostgresConnectionError | asyncpg.InternalClientError):
