@@ -140,8 +140,12 @@ class Completer:
         return (self._completions, self._failures, self._give_backs)
 
     async def run(self) -> None:
-        """Flush in the background until cancelled."""
+        """Flush in the background until cancelled. Results already pending go out at
+        once: a restarted loop (it crashed mid-flush, say) owes them a flush."""
         backoff = Backoff(0.05, 5.0)
+        if len(self):
+            self._wake.set()
+            self._now.set()
         while True:
             await self._wake.wait()
             if self._window > 0 and not self._now.is_set():

@@ -18,6 +18,7 @@ from shared.embedded import EmbeddedPostgres
 from shared.queue import JobSpec
 from tests import conftest as base
 from tests.e2e.conftest import start_migrated
+from tests.e2e.gate import gate
 from tests.e2e.processes import Process, Processes
 from tests.support import leader_locks, wait_until
 
@@ -297,6 +298,51 @@ async def test_sigterm_while_postgres_is_down_gives_up_within_its_budget(
         job = await queue.get_job(db, sent.id)
         assert (job.attempt, job.crash_count) == (1, 1)  # a crash, not an attempt
         assert await rescuer.stop() == 0
+    finally:
+        await db.close()
+
+
+async def test_results_held_through_an_outage_are_saved_at_sigterm_once_postgres_is_back(
+    own_cluster: EmbeddedPostgres, processes: Processes,
+) -> None:
+    """Three jobs end while PostgreSQL is down (their results wait in the worker), a
+    fourth still runs; SIGTERM, then PostgreSQL starts again within the grace: the three
+    results are saved (completed at attempt 1), the fourth is handed back without an
+    attempt counted, and the worker exits 0, its stop clean."""
+    url = await start_migrated(own_cluster)
+    db = await open_database(base.test_settings(url), "test")
+    try:
+        async with gate() as held:
+            ended = [await queue.send(db, "gated", {"gate_port": held.port}) for _ in range(3)]
+            running = await queue.send(db, "sleep", {"seconds": 3600})
+            worker = start_worker(processes, "patient", "gated=3,sleep=1", DATABASE_URL=url,
+                                  MS8_WORKER_HANDLER_MODULES="tests.e2e.gated_handlers",
+                                  MS8_WORKER_GRACE_SECONDS="5",
+                                  MS8_WORKER_DB_TIMEOUT_SECONDS="60", MS8_MAINTENANCE="false")
+            await wait_until(lambda: len(held.waiting) == 3, timeout=30,
+                             message="three gated runs waiting")
+            await wait_until(lambda: _held(db, "patient", 4), timeout=30, message="4 jobs held")
+            await db.close()
+            await asyncio.to_thread(own_cluster.stop)
+            held.open()
+            await worker.wait_for(lambda: len(worker.find("gate passed")) == 3, timeout=30,
+                                  what="three runs ended while the database was down")
+        assert not worker.saw("job completed")  # their results are held, not saved
+
+        worker.send_signal(signal.SIGTERM)
+        await worker.wait_for_log("worker stopping")
+        await asyncio.to_thread(own_cluster.start)
+        assert await worker.wait_exit(timeout=90) == 0, worker.tail()
+        assert worker.saw("worker stopped", clean=True)
+        assert len(worker.find("job completed")) == 3
+
+        db = await open_database(base.test_settings(url), "test")
+        for sent in ended:
+            job = await queue.get_job(db, sent.id)
+            assert (job.state, job.attempt, job.output) == ("completed", 1, {"passed": True})
+        job = await queue.get_job(db, running.id)
+        assert (job.state, job.attempt, job.crash_count, job.worker_id) == (
+            "created", 0, 0, None)
     finally:
         await db.close()
 
