@@ -11,6 +11,7 @@ Per source and request (see the source contract in the README):
         5xx, 429, timeout, connection error   → transient: one quick retry, then missing
         other 4xx                             → missing, not retried (the source is up)
         not JSON, not an object, too large    → missing, not retried (the source is broken)
+        a Content-Length not in ASCII digits  → missing (never read as a length)
 
 Transient and broken answers count as failures for the breaker; a 4xx counts as the
 source answering. Cancellation (the job was cancelled, timed out, or the worker stops)
@@ -41,6 +42,7 @@ from analytics.breaker import PROBE, Breaker
 from analytics.limiter import PriorityLimiter
 from analytics.models import BreakerOpening, Missing
 from analytics.settings import AnalyticsSettings, Source
+from shared import numerals
 
 HEADERS = {"Accept": "application/json"}
 READ_CHUNK = 64 * 1024
@@ -207,7 +209,7 @@ class Collector:
                 if not 200 <= status < 300:
                     raise _Failed("http-4xx", f"http {status}", transient=False,
                                   source_is_up=True)
-                declared = response.content_length
+                declared = _declared_length(response)
                 if declared is not None and declared > limit:
                     raise _Failed("too-large", f"answer larger than {limit} bytes",
                                   transient=False)
@@ -228,6 +230,19 @@ class Collector:
         if not isinstance(value, dict):
             raise _Failed("invalid", "answer is not a JSON object", transient=False)
         return value
+
+
+def _declared_length(response: aiohttp.ClientResponse) -> int | None:
+    """The body length the source declared, read as written (``int()`` would take
+    ``"١٠"`` or ``"+10"`` for 10); None when it declared none."""
+    text = response.headers.get("Content-Length")
+    if text is None:
+        return None
+    try:
+        return numerals.whole(text.strip(" \t"))
+    except ValueError:
+        raise _Failed("invalid", "answer with a malformed Content-Length",
+                      transient=False) from None
 
 
 async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytearray:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from shared import numerals
 from shared.settings import SettingsError, env_float, env_int, env_str
 
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
@@ -105,7 +106,8 @@ def per_source(
     env: Mapping[str, str], variable: str, names: tuple[str, ...], default: Number,
     kind: type[Number], low: float, high: float,
 ) -> dict[str, Number]:
-    """``"10,learner-ai=30"`` → 10 for every source, 30 for learner-ai."""
+    """``"10,learner-ai=30"`` → 10 for every source, 30 for learner-ai. Numbers are read
+    as written, in ASCII digits (``shared.numerals``): ``"٣٠"`` or ``"+30"`` is refused."""
     value_of = {name: default for name in names}
     raw = env_str(env, variable)
     if raw is None:
@@ -117,7 +119,7 @@ def per_source(
         name, sep, text = (s.strip() for s in item.rpartition("="))
         what = f"{variable}: the value for {name!r}" if sep else f"{variable}"
         try:
-            value = kind(text)
+            value = numerals.whole(text) if kind is int else numerals.decimal(text)
         except ValueError:
             noun = "a whole number" if kind is int else "a number"
             raise SettingsError(f"{what} must be {noun}, got {text!r}") from None

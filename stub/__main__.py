@@ -5,8 +5,9 @@
                    [--source NAME:latency_ms=200,failure_rate=0.5,mode=hang ...]
 
 ``--latency-ms`` and ``--failure-rate`` are every source's defaults; ``--source`` overrides
-them for one (repeatable). ``MS8_STUB_PORT`` sets the default port. SIGTERM stops it with
-status 0 at once: requests it holds are answered 503, drips finish.
+them for one (repeatable). ``MS8_STUB_PORT`` sets the default port. Numbers are written
+in ASCII digits (``shared.numerals``): ``--port ٨٠٩٠`` or ``--seed +1`` is refused.
+SIGTERM stops it with status 0 at once: requests it holds are answered 503, drips finish.
 """
 
 from __future__ import annotations
@@ -22,10 +23,18 @@ from types import FrameType
 
 import uvicorn
 
+from shared import numerals
 from shared.logging import configure_logging, get_logger
-from shared.settings import SettingsError, env_int, env_str
+from shared.settings import SettingsError, env_str
 from stub.app import StubApp
-from stub.config import DEFAULT_SOURCES, MODES, InvalidSetting, SourceConfig, parse_override
+from stub.config import (
+    DEFAULT_SOURCES,
+    MODES,
+    InvalidSetting,
+    SourceConfig,
+    parse_override,
+    parse_text,
+)
 from stub.state import Sources
 
 
@@ -51,16 +60,15 @@ class Server(uvicorn.Server):
 def parser(env: dict[str, str]) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m stub", description=__doc__.split("\n")[0])
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    p.add_argument("--port", type=int, default=env_int(env, "MS8_STUB_PORT", 8090, low=0,
-                                                         high=65535),
+    p.add_argument("--port", type=_port, default=_env_port(env),
                    help="port (MS8_STUB_PORT, else 8090)")
     p.add_argument("--sources", default=",".join(DEFAULT_SOURCES),
                    help=f"the source names, comma-separated ({','.join(DEFAULT_SOURCES)})")
-    p.add_argument("--latency-ms", type=float, default=50,
+    p.add_argument("--latency-ms", default="50",
                    help="every source's latency before it answers (50)")
-    p.add_argument("--failure-rate", type=float, default=0.0,
+    p.add_argument("--failure-rate", default="0",
                    help="every source's share of requests answered 503, 0..1 (0)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the failure draws (0)")
+    p.add_argument("--seed", type=_whole, default=0, help="seed of the failure draws (0)")
     p.add_argument("--source", action="append", default=[], metavar="NAME:KEY=VALUE,…",
                    help=f"one source's latency_ms, failure_rate or mode ({'|'.join(MODES)}); "
                         "repeatable")
@@ -72,8 +80,9 @@ def sources_from(args: argparse.Namespace) -> Sources:
     names = [name.strip() for name in args.sources.split(",") if name.strip()]
     if not names:
         raise InvalidSetting("sources", "name at least one source")
-    defaults = SourceConfig().changed({"latency_ms": _whole(args.latency_ms),
-                                       "failure_rate": args.failure_rate})
+    defaults = SourceConfig().changed({
+        "latency_ms": parse_text("latency_ms", args.latency_ms),
+        "failure_rate": parse_text("failure_rate", args.failure_rate)})
     configs = dict.fromkeys(names, defaults)
     for text in args.source:
         name, changes = parse_override(text)
@@ -83,8 +92,28 @@ def sources_from(args: argparse.Namespace) -> Sources:
     return Sources(configs, seed=args.seed)
 
 
-def _whole(value: float) -> float:
-    return int(value) if value == int(value) else value
+def _whole(text: str) -> int:
+    try:
+        return numerals.whole(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+
+
+def _port(text: str) -> int:
+    port = _whole(text)
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port, 0 to 65535, got {text!r}")
+    return port
+
+
+def _env_port(env: dict[str, str]) -> int:
+    text = env_str(env, "MS8_STUB_PORT")
+    if text is None:
+        return 8090
+    try:
+        return _port(text)
+    except argparse.ArgumentTypeError as error:
+        raise SettingsError(f"MS8_STUB_PORT {error}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,6 +3,8 @@ because the benchmark sends it thousands of requests a second on a shared core.
 
     GET   /health                               200 {"status": "ok"}
     GET   /{source}/user-roles/{user_role_id}   the data, after the source's latency, in its mode
+                                                (an id not in ASCII digits, or with a leading
+                                                zero, is 400: it names no user-role)
     GET   /_admin/sources                       every source's config and counters
     PATCH /_admin/sources/{source}              {latency_ms?, failure_rate?, mode?} → its config
     POST  /_admin/reset                         counters to zero; {"config": true}: configs too
@@ -22,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from shared import numerals
 from shared.logging import get_logger
 from stub import payload
 from stub.config import InvalidSetting
@@ -88,6 +91,12 @@ class StubApp:
         if source is None:
             raise HttpError(404, "not_found", f"no source {name!r} "
                             f"(known: {', '.join(self.sources.by_name)})")
+        try:
+            numerals.whole(user_role_id, canonical=True)
+        except ValueError:
+            raise HttpError(400, "invalid_parameter", f"user-role id {user_role_id!r:.40} is "
+                            "not a whole number written in ASCII digits",
+                            "user_role_id") from None
         counters = source.counters
         counters.received += 1
         config = source.config

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from shared import numerals
+
 DEFAULT_SOURCES = ("skills-engine", "course-builder", "assessment", "learner-ai")
 
 # ok: the data after the latency.  hang: accept, never answer (until the client leaves).
@@ -81,17 +83,19 @@ _CHECKS = {"latency_ms": _latency, "failure_rate": _failure_rate, "mode": _mode}
 
 
 def parse_text(field: str, text: str) -> Any:
-    """A value from the command line: a number where the field wants one."""
+    """A value from the command line: a number where the field wants one, written in
+    ASCII digits (``shared.numerals``: no sign, other script's digits or exponent)."""
     _known(field)
     if field == "mode":
         return text
     try:
-        return int(text)
+        return numerals.whole(text)
     except ValueError:
         try:
-            return float(text)
+            return numerals.decimal(text)
         except ValueError:
-            raise InvalidSetting(field, f"must be a number, got {text!r}") from None
+            raise InvalidSetting(field, f"must be a number written in ASCII digits, "
+                                        f"without a sign, got {text!r}") from None
 
 
 def parse_override(text: str) -> tuple[str, dict[str, Any]]:

@@ -58,6 +58,18 @@ async def test_unknown_sources_routes_and_methods_are_json_errors() -> None:
         assert set(await stub.sources()) == {"alpha", "beta"}
 
 
+async def test_a_user_role_id_not_in_ascii_digits_names_no_user_role() -> None:
+    """``١`` or ``+1`` is not user-role 1 (int() would say it is), nor ``01``."""
+    async with running_stub("--latency-ms", "0") as stub:
+        for raw in ("%D9%A1", "%EF%BC%91", "+1", "01", "-1", "1.0", "%C2%B2", "1e3", "x"):
+            answer = await get(stub, f"/assessment/user-roles/{raw}")
+            assert answer.status_code == 400, (raw, answer.text)
+            assert answer.json()["code"] == "invalid_parameter"
+            assert answer.json()["field"] == "user_role_id"
+        assert (await stub.counters("assessment"))["received"] == 0
+        assert (await get(stub, "/assessment/user-roles/1")).status_code == 200
+
+
 async def fetch_statuses(stub: StubServer, ids: list[int]) -> dict[int, int]:
     async with httpx.AsyncClient(base_url=stub.url, timeout=10) as client:
         answers = await asyncio.gather(

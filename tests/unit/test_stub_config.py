@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from analytics.settings import DEFAULT_SOURCE_NAMES
+from shared.settings import SettingsError
 from stub import payload
 from stub.__main__ import main, parser, sources_from
 from stub.config import DEFAULT_SOURCES, InvalidSetting, SourceConfig, parse_override
@@ -41,6 +42,12 @@ def test_per_source_overrides_apply_over_the_defaults() -> None:
     (["--source", "assessment:mode=sleepy"], "mode"),
     (["--source", "assessment:colour=red"], "colour"),
     (["--source", "assessment:latency_ms=fast"], "latency_ms"),
+    # Numbers as written: int() and float() would take each of these.
+    (["--latency-ms", "٥٠"], "latency_ms"),
+    (["--failure-rate", "+0.5"], "failure_rate"),
+    (["--source", "assessment:latency_ms=１０"], "latency_ms"),
+    (["--source", "assessment:failure_rate=5e-1"], "failure_rate"),
+    (["--source", "assessment:latency_ms=1_0"], "latency_ms"),
     (["--source", "assessment"], "source"),
     (["--source", "assessment:mode"], "mode"),
     (["--sources", " , "], "sources"),
@@ -111,3 +118,19 @@ def test_reset_can_restore_the_configs_from_the_flags() -> None:
 
 def test_the_stub_serves_the_sources_the_analytics_call_by_default() -> None:
     assert DEFAULT_SOURCE_NAMES == DEFAULT_SOURCES
+
+
+@pytest.mark.parametrize("argv", [["--port", "٨٠٩٠"], ["--port", "+8090"], ["--seed", "-1"],
+                                  ["--seed", "٧"], ["--port", "70000"]])
+def test_whole_number_flags_are_ascii_digits(argv: list[str],
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        parser({}).parse_args(argv)
+    assert exited.value.code == 2
+    assert argv[0] in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("port", ["٨٠٩٠", "+8090", "8090.0", "70000"])
+def test_the_port_variable_is_ascii_digits(port: str) -> None:
+    with pytest.raises(SettingsError, match="MS8_STUB_PORT"):
+        parser({"MS8_STUB_PORT": port})

@@ -16,7 +16,11 @@ from collections.abc import AsyncIterator
 import orjson
 
 MODES = ("ok", "503", "404", "hang", "drip", "garbage", "list", "huge", "huge-chunked",
-         "slow", "gated")
+         "slow", "gated", "signed-length", "arabic-length")
+# A Content-Length that int() would read as the body's length, and no HTTP peer should.
+ODD_LENGTHS = {"signed-length": lambda n: b"+%d" % n,
+               "arabic-length": lambda n: str(n).translate(
+                   {ord(d): chr(0x0660 + int(d)) for d in "0123456789"}).encode()}
 
 
 class FakeSources:
@@ -81,6 +85,13 @@ class FakeSources:
                     writer.write(b" ")
                     await writer.drain()
                     await asyncio.sleep(0.05)
+            if mode in ODD_LENGTHS:
+                body = orjson.dumps({"source": source, "user_role_id": user_role})
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                             b"content-length: " + ODD_LENGTHS[mode](len(body)) + b"\r\n\r\n"
+                             + body)
+                await writer.drain()
+                return
             if mode == "huge-chunked":  # no length said: the client finds out as it reads
                 writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
                              b"transfer-encoding: chunked\r\n\r\n")

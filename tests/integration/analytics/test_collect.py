@@ -62,6 +62,9 @@ async def test_every_source_at_once_into_one_collection(
     ("list", "answer is not a JSON object", 1),
     ("huge", "answer larger than 262144 bytes", 1),          # said so by its length
     ("huge-chunked", "answer larger than 262144 bytes", 1),  # found out while reading
+    # A length int() reads as the body's ("+17", "١٧"): never taken for one.
+    ("signed-length", "connection error: malformed answer", 2),
+    ("arabic-length", "connection error: malformed answer", 2),
 ])
 async def test_a_failing_source_is_missing_with_its_reason(
     sources: FakeSources, http: aiohttp.ClientSession, mode: str, reason: str, requests: int,
