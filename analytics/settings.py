@@ -119,7 +119,7 @@ def per_source(
         name, sep, text = (s.strip() for s in item.rpartition("="))
         what = f"{variable}: the value for {name!r}" if sep else f"{variable}"
         try:
-            value = numerals.whole(text) if kind is int else numerals.decimal(text)
+            value = kind(numerals.whole(text) if kind is int else numerals.decimal(text))
         except ValueError:
             noun = "a whole number" if kind is int else "a number"
             raise SettingsError(f"{what} must be {noun}, got {text!r}") from None

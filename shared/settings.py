@@ -7,11 +7,11 @@ half-configured. Each process adds its own settings next to these (see ``env_*``
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from shared import dburl
+from shared import dburl, numerals
 from shared.sql import SCHEMA_NAME
 
 N = TypeVar("N", int, float)
@@ -36,7 +36,7 @@ def env_int(
     if raw is None:
         return default
     try:
-        value = int(raw)
+        value = _signed(raw, numerals.whole)
     except ValueError:
         raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
     return _in_range(name, value, low, high)
@@ -50,12 +50,16 @@ def env_float(
     if raw is None:
         return default
     try:
-        value = float(raw)
+        value = _signed(raw, numerals.decimal)
     except ValueError:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from None
-    if value != value:  # NaN
-        raise SettingsError(f"{name} must be a number, got {raw!r}")
     return _in_range(name, value, low, high)
+
+
+def _signed(raw: str, read: Callable[[str], N]) -> N:
+    """A number in ASCII digits, with a minus sign where the range allows one (``int()``
+    and ``float()`` would also take ``"٣٠"``, ``"1_000"``, ``"+5"`` or ``"1e3"``)."""
+    return -read(raw[1:]) if raw.startswith("-") else read(raw)
 
 
 def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:

@@ -54,3 +54,24 @@ def test_pgbouncer_mode_turns_off_prepared_statement_cache() -> None:
 def test_outside_dev_a_database_url_is_required() -> None:
     with pytest.raises(SettingsError, match="^DATABASE_URL is not set: outside MS8_ENV=dev"):
         Settings.from_env({"MS8_ENV": "production"})
+
+
+@pytest.mark.parametrize("raw", ["٣٠", "３０", "1_000", "+30", "1e3", "inf", "nan", " 3 0"])
+def test_numbers_are_read_as_written_in_ascii_digits(raw: str) -> None:
+    """int() and float() would read each of these as some number; an operator's setting
+    means what it says or is refused."""
+    from shared.settings import env_float, env_int
+
+    with pytest.raises(SettingsError, match="MS8_X must be a"):
+        env_int({"MS8_X": raw}, "MS8_X", 1)
+    with pytest.raises(SettingsError, match="MS8_X must be a"):
+        env_float({"MS8_X": raw}, "MS8_X", 1.0)
+
+
+def test_plain_numbers_and_a_minus_sign_still_read() -> None:
+    from shared.settings import env_float, env_int
+
+    assert env_int({"MS8_X": "-5"}, "MS8_X", 1) == -5
+    assert env_int({"MS8_X": "030"}, "MS8_X", 1) == 30
+    assert env_float({"MS8_X": "0.25"}, "MS8_X", 1.0) == 0.25
+    assert env_float({"MS8_X": "-2"}, "MS8_X", 1.0) == -2.0
