@@ -52,7 +52,7 @@ class Server:
     async def start(cls) -> Server:
         url = os.environ.get("BENCH_DATABASE_URL")
         if not url:
-            from shared.embedded import EmbeddedPostgres
+            from devstack.embedded import EmbeddedPostgres
 
             data_dir = Path(os.environ.get("BENCH_DATA_DIR", DATA_DIR))
             embedded = EmbeddedPostgres(data_dir, settings=SERVER_SETTINGS)

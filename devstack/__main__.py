@@ -78,7 +78,7 @@ async def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     env = dict(os.environ)
     if settings.database_url is None:
-        from shared.embedded import ensure_embedded
+        from devstack.embedded import ensure_embedded
 
         url = ensure_embedded(Path(settings.data_dir) / "pg")
         env["DATABASE_URL"] = url

@@ -33,8 +33,8 @@ from typing import Any
 import orjson
 
 from shared import queue, startup
-from shared.db import Database, open_database
-from shared.settings import Settings
+from shared.db import Database, embedded, open_database
+from shared.settings import Settings, SettingsError
 
 
 def _print_json(value: Any) -> None:
@@ -158,9 +158,11 @@ def _main(argv: list[str] | None) -> int:
     parser, commands = _parser()
     args = parser.parse_args(argv)
     if args.command == "db":
-        from shared.embedded import main as embedded_main
-
-        return embedded_main([args.action])
+        try:
+            return int(embedded().main([args.action]))
+        except SettingsError as error:
+            print(f"ms8-jobs: {error}", file=sys.stderr)
+            return 2
     try:
         asyncio.run(_run(args, Settings.from_env(), commands))
     except (queue.QueueError, orjson.JSONDecodeError) as error:

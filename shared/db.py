@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import asyncpg
@@ -56,11 +58,21 @@ def resolve_urls(settings: Settings) -> tuple[str, str]:
     if settings.database_url is None:
         if not settings.dev:  # Settings.from_env refuses this; a hand-built one may not
             raise SettingsError(MISSING_DATABASE_URL)
-        from shared.embedded import ensure_embedded
-
-        url = ensure_embedded(Path(settings.data_dir) / "pg")
+        url = embedded().ensure_embedded(Path(settings.data_dir) / "pg")
         return url, url
     return settings.database_url, settings.direct_url or settings.database_url
+
+
+def embedded() -> ModuleType:
+    """The embedded PostgreSQL of local stacks and tests (``devstack.embedded``): part of
+    a checkout, not of the installed package, which production (always given a
+    ``DATABASE_URL``) never needs."""
+    try:
+        return importlib.import_module("devstack.embedded")
+    except ImportError:
+        raise SettingsError(
+            "DATABASE_URL is not set and this installation has no embedded PostgreSQL (it "
+            "comes with a checkout of the repository): set DATABASE_URL") from None
 
 
 def connect_args(settings: Settings, url: str) -> dict[str, Any]:

@@ -47,7 +47,7 @@ def server_url() -> str:
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
         return url
-    from shared.embedded import EmbeddedPostgres
+    from devstack.embedded import EmbeddedPostgres
 
     data_dir = Path(os.environ.get("MS8_TEST_DATA_DIR", ROOT / ".data" / "test-pg"))
     return EmbeddedPostgres(data_dir, settings=TEST_SERVER_SETTINGS).start()

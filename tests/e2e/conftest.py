@@ -13,7 +13,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from shared.embedded import EmbeddedPostgres
+from devstack.embedded import EmbeddedPostgres
 from shared.migrate import migrate
 from shared.sql import Queries
 from tests.conftest import SCHEMA, TEST_SERVER_SETTINGS, with_database

@@ -18,9 +18,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from devstack.embedded import _candidate_bindirs, _major_version
 from shared import queue
 from shared.db import open_database
-from shared.embedded import _candidate_bindirs, _major_version
 from shared.queue import JobSpec
 from tests import conftest as base
 from tests.e2e.processes import Processes

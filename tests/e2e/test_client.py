@@ -16,10 +16,10 @@ import pytest
 import pytest_asyncio
 
 import ms8_client
+from devstack.embedded import EmbeddedPostgres
 from ms8_client import HttpJobQueue, JobQueue, RetryPolicy
 from ms8_client.local import LocalJobQueue
 from shared.db import open_database
-from shared.embedded import EmbeddedPostgres
 from tests import conftest as base
 from tests.e2e.conftest import start_migrated
 from tests.e2e.processes import Process, Processes

@@ -9,9 +9,9 @@ from datetime import datetime
 
 import pytest
 
+from devstack.embedded import EmbeddedPostgres
 from shared import queue
 from shared.db import Database, is_connection_error, open_database
-from shared.embedded import EmbeddedPostgres
 from tests import conftest as base
 from tests.e2e.conftest import start_migrated
 from tests.e2e.processes import Processes

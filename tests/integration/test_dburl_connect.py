@@ -21,8 +21,8 @@ from urllib.parse import quote
 import asyncpg
 import pytest
 
+from devstack.embedded import EmbeddedPostgres
 from shared.db import connect_args, open_database
-from shared.embedded import EmbeddedPostgres
 from shared.settings import Settings
 from tests.integration.test_embedded import execute
 

@@ -1,4 +1,4 @@
-"""The embedded PostgreSQL server (shared/embedded.py): auth, sharing, adoption, crashes."""
+"""The embedded PostgreSQL server (devstack/embedded.py): auth, sharing, adoption, crashes."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import asyncpg
 import pytest
 
-from shared.embedded import (
+from devstack.embedded import (
     PASSWORD_FILE,
     EmbeddedPostgres,
     EmbeddedPostgresError,
@@ -122,7 +122,7 @@ def cli(
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     env["MS8_DATA_DIR"] = str(data_root)
     return subprocess.run(
-        [sys.executable, "-m", "shared.embedded", *args],
+        [sys.executable, "-m", "devstack.embedded", *args],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -225,7 +225,7 @@ def test_three_processes_starting_at_once_share_one_server(base_dir: pathlib.Pat
     env["MS8_DATA_DIR"] = str(base_dir)
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "shared.embedded", "url"],
+            [sys.executable, "-m", "devstack.embedded", "url"],
             cwd=REPO,
             env=env,
             stdout=subprocess.PIPE,
@@ -255,7 +255,7 @@ def test_server_of_a_sigkilled_starter_is_adopted(base_dir: pathlib.Path) -> Non
     data_dir = base_dir / "pg"
     script = textwrap.dedent(f"""
         import pathlib, sys, time
-        from shared.embedded import EmbeddedPostgres
+        from devstack.embedded import EmbeddedPostgres
         print(EmbeddedPostgres(pathlib.Path({str(data_dir)!r})).start(), flush=True)
         time.sleep(600)
     """)

@@ -74,3 +74,17 @@ def test_a_bad_log_format_still_reports_in_one_line(capsys: pytest.CaptureFixtur
 
 def test_success_returns_the_status_of_main() -> None:
     assert startup.run("worker", lambda: 0, env={}) == 0
+
+
+def test_an_installation_without_the_local_stack_says_to_set_database_url(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The embedded server comes with a checkout (devstack/); an installed wheel, with no
+    DATABASE_URL in dev mode, gets a setting error that says what to do."""
+    import sys
+
+    from shared.db import embedded
+    from shared.settings import SettingsError
+
+    monkeypatch.setitem(sys.modules, "devstack.embedded", None)  # import fails
+    with pytest.raises(SettingsError, match="no embedded PostgreSQL.*set DATABASE_URL"):
+        embedded()

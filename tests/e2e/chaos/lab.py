@@ -24,9 +24,9 @@ from analytics import runs
 from analytics.fanout import COLLECT_QUEUE, DAILY_QUEUE, DONE_QUEUE, night_of
 from analytics.models import NightlyRun
 from analytics.settings import DEFAULT_SOURCE_NAMES
+from devstack.embedded import EmbeddedPostgres
 from shared import queue
 from shared.db import Database, is_connection_error
-from shared.embedded import EmbeddedPostgres
 from tests.e2e.chaos.scale import Scale
 from tests.e2e.processes import Process, Processes
 from tests.stub_server import StubServer

@@ -17,9 +17,9 @@ from starlette.applications import Starlette
 
 from api.app import all_endpoints, create_app
 from api.errors import CODES
+from devstack.embedded import EmbeddedPostgres
 from shared import queue as core
 from shared.db import Database
-from shared.embedded import EmbeddedPostgres
 from shared.migrations import latest_version
 from tests.integration.api.conftest import WRITER, api_settings, client_for
 from tests.support import register_worker

