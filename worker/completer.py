@@ -168,14 +168,14 @@ class Completer:
         Call it once ``run`` is cancelled (at shutdown)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        delay = 0.05
+        backoff = Backoff(0.05, 2.0)
         while len(self):
             if await self.flush_once():
                 continue
-            if loop.time() + delay > deadline:
+            wait = backoff.next()
+            if loop.time() + wait > deadline:
                 return False
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            await asyncio.sleep(wait)
         return True
 
     async def flush_once(self) -> bool:

@@ -225,7 +225,7 @@ class Runner:
 
     async def _supervise(self, name: str, loop: Loop) -> None:
         """Keep a loop alive: a bug in one iteration must not leave the worker half-dead."""
-        delay = 1.0
+        backoff = Backoff(1.0, 30.0)
         while True:
             try:
                 await loop()
@@ -234,8 +234,7 @@ class Runner:
                 raise
             except Exception:
                 log.exception("worker loop crashed; restarting it", loop=name)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                await backoff.sleep()
 
     # ------------------------------------------------------------------ fetching
 

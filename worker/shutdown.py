@@ -16,6 +16,7 @@ import asyncio
 from collections.abc import Iterable
 
 from shared import queue
+from shared.backoff import Backoff
 from shared.db import Database, is_connection_error
 from shared.logging import get_logger, mask_secrets
 from worker.completer import Completer
@@ -52,7 +53,7 @@ async def hand_over(
         log.error("results not reported; maintenance will retry those jobs",
                   jobs=sorted(completer.pending_ids))
     ids = sorted(set(unfinished))
-    delay = 0.1
+    backoff = Backoff(0.1, 2.0)
     while ids:
         try:
             async with asyncio.timeout(left(deadline)):
@@ -60,12 +61,12 @@ async def hand_over(
             log.info("jobs handed back", count=len(released))
             break
         except Exception as error:
-            if not is_connection_error(error) or left(deadline) < delay:
+            wait = backoff.next()
+            if not is_connection_error(error) or left(deadline) < wait:
                 log.error("could not hand jobs back; maintenance will reclaim them",
                           jobs=ids, error=mask_secrets(str(error)))
                 return False
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            await asyncio.sleep(wait)
     return reported
 
 
