@@ -44,14 +44,12 @@ from api.errors import handle_exception, handle_http_exception
 from api.hosts import AllowedHosts
 from api.hub import EventHub
 from api.schemas import components, json_value
-from api.served import ServedQueues
 from api.session import Sessions
 from api.throttle import FailureThrottle
 from api.validator import Validator
 from shared import idempotency
 from shared.logging import get_logger
 from shared.metrics import build_version
-from shared.queue import SendCoalescer
 from shared.settings import Settings
 from shared.startup import open_checked
 
@@ -124,9 +122,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     try:
         hub = EventHub(db, revocations=ctx.sessions.revoked)
         await hub.start()
-        ctx._db, ctx._hub = db, hub
-        ctx._sender = SendCoalescer(db)
-        ctx._served = ServedQueues(db, seen_within=ctx.settings.worker_seen_seconds)
+        ctx.attach(db, hub)
         sweeper = asyncio.create_task(_sweep_idempotency_keys(ctx), name="idempotency sweep")
         log.info("api ready", schema=db.schema, schema_version=db.schema_version,
                  keys=[k.name for k in ctx.settings.keys])
@@ -136,11 +132,9 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
-        if ctx._sender is not None:
-            await ctx._sender.close()
+        await ctx.detach()
         if hub is not None:
             await hub.stop()
-        ctx._db = ctx._hub = ctx._sender = ctx._served = None
         await db.close()
 
 

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 from api.auth import KeyRing
 from api.config import ApiSettings
+from api.hub import EventHub
+from api.served import ServedQueues
 from api.session import Sessions
 from api.throttle import FailureThrottle
 from api.validator import Validator
@@ -19,9 +21,7 @@ from shared.queue import SendCoalescer
 from shared.settings import Settings
 
 if TYPE_CHECKING:
-    from api.hub import EventHub
     from api.metrics import Metrics
-    from api.served import ServedQueues
 
 
 @dataclass
@@ -66,3 +66,16 @@ class ApiContext:
         if self._hub is None:
             raise RuntimeError("the API's event hub is not started")
         return self._hub
+
+    def attach(self, db: Database, hub: EventHub) -> None:
+        """The lifespan opened the database and started the hub: requests may run."""
+        self._db, self._hub = db, hub
+        self._sender = SendCoalescer(db)
+        self._served = ServedQueues(db, seen_within=self.settings.worker_seen_seconds)
+
+    async def detach(self) -> None:
+        """The lifespan is ending: flush the sender and forget what ``attach`` set (the
+        lifespan stops the hub and closes the database it opened)."""
+        if self._sender is not None:
+            await self._sender.close()
+        self._db = self._hub = self._sender = self._served = None
