@@ -8,9 +8,12 @@ field count and time, and the time its body may take (``api/protocol.py``).
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import sys
+import threading
+from collections.abc import Iterator
 from types import FrameType
 
 import uvicorn
@@ -39,10 +42,27 @@ class Server(uvicorn.Server):
         self.ctx.opened = await open_checked(self.ctx.shared, "api")
         await super().serve(sockets)
 
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        super().handle_exit(sig, frame)
-        if sig == signal.SIGTERM:
-            self._captured_signals = [s for s in self._captured_signals if s != sig]
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """uvicorn's, less raising SIGTERM again once stopped: a SIGINT still ends the
+        process as SIGINT does (KeyboardInterrupt), a SIGTERM is a stop like any other."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        received: list[int] = []
+
+        def on_signal(sig: int, frame: FrameType | None) -> None:
+            received.append(sig)
+            self.handle_exit(sig, frame)
+
+        original = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+        if signal.SIGINT in received:
+            signal.raise_signal(signal.SIGINT)
 
 
 def main() -> int:
