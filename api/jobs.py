@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from api import cursor, idempotent, rfc3339, wire
+from api import bulk, cursor, idempotent, rfc3339, wire
 from api.endpoint import Call, Endpoint, Param, Reply
 from api.errors import ApiError
 from api.schemas import ID, QUEUE_NAME, STATE
@@ -62,7 +62,10 @@ async def send_job(call: Call) -> Response:
 
 
 async def send_jobs(call: Call) -> Response:
-    specs = [job_spec(item, f"jobs[{i}].") for i, item in enumerate(call.body["jobs"])]
+    if isinstance(call.prepared, bulk.Prepared):  # the common shape, checked on the way in
+        specs = call.prepared.specs
+    else:
+        specs = [job_spec(item, f"jobs[{i}].") for i, item in enumerate(call.body["jobs"])]
     warnings = await call.ctx.served.warnings(spec.queue for spec in specs)
 
     async def work(conn: Conn | None) -> tuple[int, Any]:
@@ -125,7 +128,7 @@ ENDPOINTS = [
         "jobs",
         {201: Reply("Sent; results in the order of the request.", "BulkSendResult"),
          200: Reply("Every job was already there (singleton keys).", "BulkSendResult")},
-        scope="write", params=[idempotent.PARAM], body="BulkSend",
+        scope="write", params=[idempotent.PARAM], body="BulkSend", fast_body=bulk.prepared,
         errors=("idempotency_key_reused",),
         description="Warnings name the queues that no live worker serves."),
     Endpoint(

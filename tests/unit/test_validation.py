@@ -49,6 +49,12 @@ def test_job_spec_refuses_start_after_and_delay_together() -> None:
         JobSpec.of("q", start_after=datetime.now(UTC), delay=5)
 
 
+def test_a_plain_job_spec_is_the_checked_one_with_every_option_left_out() -> None:
+    assert JobSpec.plain("q", '{"n":1}', 5) == JobSpec.of("q", {"n": 1}, priority=5)
+    assert JobSpec.plain("q", "{}") == JobSpec.of("q")
+    assert JobSpec.plain("q", "{}") != JobSpec.of("q", retry_limit=1)
+
+
 @pytest.mark.parametrize("name", ["q\n", "q\nDROP", "ok\n"])
 def test_a_trailing_newline_does_not_sneak_past_the_pattern(name: str) -> None:
     with pytest.raises(InvalidInput):
