@@ -33,16 +33,17 @@ from api import (
     openapi,
     queues,
     schedules,
+    scrape,
     stats,
     workers,
 )
-from api.auth import KeyRing
 from api.config import ApiSettings
 from api.context import ApiContext
 from api.endpoint import Endpoint, routes
 from api.errors import handle_exception, handle_http_exception
 from api.hosts import AllowedHosts
 from api.hub import EventHub
+from api.keys import KeyRing
 from api.schemas import components, json_value
 from api.session import Sessions
 from api.throttle import FailureThrottle
@@ -60,7 +61,7 @@ IDEMPOTENCY_SWEEP_SECONDS = 3600.0
 def all_endpoints() -> list[Endpoint]:
     return [*jobs.ENDPOINTS, *events.ENDPOINTS, *queues.ENDPOINTS, *batches.ENDPOINTS,
             *schedules.ENDPOINTS, *workers.ENDPOINTS, *analytics.ENDPOINTS, *stats.ENDPOINTS,
-            *fresh_data.ENDPOINTS, *health.ENDPOINTS, *metrics.ENDPOINTS,
+            *fresh_data.ENDPOINTS, *health.ENDPOINTS, *scrape.ENDPOINTS,
             *openapi.ENDPOINTS]
 
 

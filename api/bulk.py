@@ -19,15 +19,13 @@ idempotency fingerprint is taken from) is the same either way.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
+from api.context import ApiContext
 from shared import queue as core
 from shared.queue import validation as limits
-
-if TYPE_CHECKING:
-    from api.context import ApiContext
 
 _FIELDS = frozenset({"queue", "data", "priority"})
 _QUEUE = limits.QUEUE_NAME

@@ -7,11 +7,11 @@ the lifespan (handlers only run in between, so they are always set there).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from api.auth import KeyRing
 from api.config import ApiSettings
 from api.hub import EventHub
+from api.keys import KeyRing
+from api.metrics import Metrics
 from api.served import ServedQueues
 from api.session import Sessions
 from api.throttle import FailureThrottle
@@ -19,9 +19,6 @@ from api.validator import Validator
 from shared.db import Database
 from shared.queue import SendCoalescer
 from shared.settings import Settings
-
-if TYPE_CHECKING:
-    from api.metrics import Metrics
 
 
 @dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,33 +20,13 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from api import parse
+from api.auth import Principal, authenticate
+from api.context import ApiContext
+from api.declarations import ROUTE_KEY, Param, Reply
 from api.errors import ApiError, error_response, translate
 from shared.logging import get_logger
 
-if TYPE_CHECKING:
-    from api.auth import Principal
-    from api.context import ApiContext
-
 log = get_logger(__name__)
-ROUTE_KEY = "ms8.route"
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    where: Literal["path", "query", "header"]
-    schema: dict[str, Any]
-    description: str = ""
-    required: bool = False
-    error_code: str = "invalid_parameter"
-
-
-@dataclass(frozen=True)
-class Reply:
-    description: str
-    schema: str | None = None  # component name
-    media_type: str = "application/json"
-    headers: Mapping[str, str] = field(default_factory=dict)  # name → description
 
 
 @dataclass
@@ -125,8 +105,6 @@ class _PathDispatch:
 
 
 async def run(endpoint: Endpoint, request: Request) -> Response:
-    from api.auth import authenticate
-
     ctx: ApiContext = request.app.state.ctx
     try:
         principal = authenticate(ctx, request, endpoint.scope)

@@ -23,15 +23,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.auth import METRICS
-from api.endpoint import ROUTE_KEY, Call, Endpoint, Reply
-from api.errors import translate
+from api.declarations import ROUTE_KEY
 from shared import queue as core
 from shared.metrics import add_standard_metrics
 
@@ -153,31 +149,3 @@ def _route_of(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
     return str(path) if path else "unmatched"
-
-
-async def scrape(call: Call) -> Response:
-    metrics = call.ctx.metrics
-    try:
-        stats = await core.queue_stats(
-            call.ctx.db, seen_within=call.ctx.settings.worker_seen_seconds)
-    except Exception as error:
-        known = translate(error)
-        if known is None or known.code != "database_unavailable":
-            raise
-        metrics.database_up.set(0)
-        metrics.queues.clear()  # stale numbers would look current
-    else:
-        metrics.database_up.set(1)
-        metrics.queues.update(stats)
-    metrics.stream_subscribers.set(call.ctx.hub.subscribers)
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-
-ENDPOINTS = [
-    Endpoint("GET", "/metrics", scrape, "Prometheus metrics", "metrics", "health",
-             {200: Reply("Metrics in the Prometheus text format.", "MetricsText",
-                         media_type="text/plain")},
-             scope=METRICS, description=(
-                 "For a scraper: its own token (`MS8_METRICS_TOKEN`, sent as a bearer "
-                 "token, good for nothing else) or any read key.")),
-]

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from starlette.requests import Request
 
+from api.context import ApiContext
+from api.declarations import Param
 from api.errors import ApiError
 from api.schemas import ref
 from api.validator import SchemaViolation
-
-if TYPE_CHECKING:
-    from api.context import ApiContext
-    from api.endpoint import Param
 
 # ASCII digits only: Python's \d and int() also take '١' and '²', so /jobs/١ was job 1.
 _INTEGER = re.compile(r"[+-]?[0-9]{1,20}")
@@ -137,8 +135,6 @@ def query(ctx: ApiContext, declared: Sequence[Param], request: Request) -> dict[
 
 
 def _item(param: Param) -> Param:
-    from api.endpoint import Param
-
     return Param(param.name, param.where, param.schema.get("items", {}), param.description,
                  error_code=param.error_code)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.validator import SchemaViolation
 from shared.queue import ALL_STATES, FINISHED_STATES, SCHEDULE_JOB_OPTIONS
 from shared.queue import validation as limits
 
@@ -463,8 +464,6 @@ def json_value(value: Any, field: str) -> Any:
 
 def _nul_violation(value: Any, field: str) -> Exception:
     """The violation naming where the first NUL of ``value`` is."""
-    from api.validator import SchemaViolation
-
     stack: list[tuple[Any, str]] = [(value, field)]
     while stack:
         item, where = stack.pop()
