@@ -35,25 +35,39 @@ from shared.db import Database
 from shared.logging import configure_logging, get_logger
 from shared.queue import Firing, InvalidInput, InvalidState, NotFound, Schedule
 from shared.settings import Settings
+from shared.settings_help import Documented, describe
 from shared.startup import open_checked
 
 log = get_logger("scheduler")
 
-EPILOG = """\
-Settings (environment; durations in seconds):
-  MS8_SCHEDULER_GRACE_SECONDS (3600)      a fire time missed while no scheduler ran is
-                                          sent on start if it is at most this old
-  MS8_SCHEDULER_RESYNC_SECONDS (300)      full reload + catch-up, a safety net under NOTIFY
-  MS8_SCHEDULER_LISTEN_CHECK_SECONDS (10) health check of the LISTEN connection
-  MS8_SCHEDULER_DB_TIMEOUT_SECONDS (30)   bound on each firing transaction
-  MS8_SCHEDULER_FIRING_RETENTION_SECONDS (2592000), MS8_SCHEDULER_PRUNE_SECONDS (3600)
-Database and logging: DATABASE_URL, DATABASE_DIRECT_URL, MS8_SCHEMA, MS8_AUTO_MIGRATE,
-MS8_LOG_LEVEL, MS8_LOG_FORMAT (see shared/settings.py).
+SETTINGS = (
+    Documented("MS8_SCHEDULER_GRACE_SECONDS", "grace_seconds", "a fire time missed while no "
+               "scheduler ran is sent on start if it is at most this old"),
+    Documented("MS8_SCHEDULER_RESYNC_SECONDS", "resync_seconds",
+               "full reload + catch-up, a safety net under NOTIFY"),
+    Documented("MS8_SCHEDULER_LISTEN_CHECK_SECONDS", "listen_check_seconds",
+               "health check of the LISTEN connection"),
+    Documented("MS8_SCHEDULER_DB_TIMEOUT_SECONDS", "db_timeout_seconds",
+               "bound on each firing transaction"),
+    Documented("MS8_SCHEDULER_FIRING_RETENTION_SECONDS", "firing_retention_seconds",
+               "firings older than this are pruned (the latest of each schedule is kept)"),
+    Documented("MS8_SCHEDULER_PRUNE_SECONDS", "prune_seconds", "how often firings are pruned"),
+)
 
-A schedule whose queue does not exist creates that queue (default policy) when saved.
-Cron: five fields (minute hour day-of-month month day-of-week) or six with a leading
-second; time zones are IANA names (UTC, Europe/Berlin).
-"""
+
+def epilog() -> str:
+    """The --help text after the commands: the settings with the defaults the code computes."""
+    lines = describe("Settings (environment; durations in seconds):",
+                     SchedulerSettings.from_env({}), SETTINGS)
+    lines += [
+        "Database and logging: DATABASE_URL, DATABASE_DIRECT_URL, MS8_SCHEMA, MS8_AUTO_MIGRATE,",
+        "MS8_LOG_LEVEL, MS8_LOG_FORMAT (see shared/settings.py).",
+        "",
+        "A schedule whose queue does not exist creates that queue (default policy) when saved.",
+        "Cron: five fields (minute hour day-of-month month day-of-week) or six with a leading",
+        "second; time zones are IANA names (UTC, Europe/Berlin).",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 class UsageError(Exception):
@@ -63,7 +77,7 @@ class UsageError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m scheduler", description="Turn cron schedules into ms8-jobs jobs.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("run", help="run the scheduler (the default)")
     listing = sub.add_parser("list", help="schedules with their next and last firing")

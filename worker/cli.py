@@ -15,13 +15,13 @@ import contextlib
 import os
 import signal
 import sys
-import textwrap
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
 
 from shared import startup
 from shared.logging import configure_logging, get_logger
 from shared.settings import Settings, SettingsError
+from shared.settings_help import Documented, describe
 from shared.startup import Refusal, open_checked
 from worker.handlers import Handler, HandlerError, collectors, load
 from worker.metrics import WorkerMetrics
@@ -54,54 +54,47 @@ Examples:
   python -m worker --queues noop=50 --metrics-port 9101   (benchmarks)
 """
 
-# The settings only the environment sets: (variable, field of WorkerSettings, what it
-# does, how its default follows from another setting). --help states each default as the
-# code computes it, so the text cannot drift from the settings it describes.
-ENVIRONMENT_ONLY: tuple[tuple[str, str, str, str | None], ...] = (
-    ("MS8_LISTEN_CHECK_SECONDS", "listen_check_seconds",
-     "health check of the LISTEN connection", None),
-    ("MS8_WORKER_DB_TIMEOUT_SECONDS", "db_timeout_seconds",
-     "bound on each statement the worker sends", None),
-    ("MS8_COMPLETE_WINDOW_MS", "complete_window_seconds",
-     "how long results gather before a flush", None),
-    ("MS8_COMPLETE_BATCH", "complete_batch", "results per flush at most", None),
-    ("MS8_WORKER_REGISTRY_SECONDS", "registry_seconds", 'registry "last seen" refresh', None),
-    ("MS8_WORKER_FORGET_SECONDS", "forget_worker_seconds",
-     "maintenance forgets workers unseen this long (checked every half of it)",
-     "5 x the registry refresh, at least 300"),
-    ("MS8_LEADER_WAIT_SECONDS", "leader_wait_seconds",
-     "bound on each wait for the maintenance lock", None),
-    ("MS8_LIVENESS_SECONDS", "liveness_seconds",
-     "how often dead workers' jobs are looked for", None),
-    ("MS8_RESCUE_SECONDS", "rescue_seconds",
-     "how often stalled and overdue jobs are reclaimed", "the stall timeout"),
-    ("MS8_TIMEOUT_GRACE_SECONDS", "timeout_grace_seconds",
-     "extra time before maintenance fails an overdue job", "the stall timeout, at least 10"),
-    ("MS8_MAX_RUN_SECONDS", "max_run_seconds", "the longest a handler may extend its run to "
-     "(ctx.extend_deadline), counted from its start", None),
-    ("MS8_PRUNE_SECONDS", "prune_seconds", "how often history retention is pruned", None),
-    ("MS8_PRUNE_CHUNK", "prune_chunk", "finished jobs deleted per pruning statement", None),
-    ("MS8_BATCH_CHECK_SECONDS", "batch_check_seconds", "re-check of unfinished batches", None),
-    ("MS8_SAMPLE_SECONDS", "sample_seconds",
-     "how often queue depth and fleet load are sampled for the dashboard's charts", None),
-    ("MS8_JOB_LOG_LEVEL", "job_log_level", "level of the line logged per job end: info or "
-     "debug (a final failure is always a warning)", None),
+# The settings only the environment sets; --help states each default as the code
+# computes it (``shared.settings_help``).
+ENVIRONMENT_ONLY = (
+    Documented("MS8_LISTEN_CHECK_SECONDS", "listen_check_seconds",
+               "health check of the LISTEN connection"),
+    Documented("MS8_WORKER_DB_TIMEOUT_SECONDS", "db_timeout_seconds",
+               "bound on each statement the worker sends"),
+    Documented("MS8_COMPLETE_WINDOW_MS", "complete_window_seconds",
+               "how long results gather before a flush", scale=1000),
+    Documented("MS8_COMPLETE_BATCH", "complete_batch", "results per flush at most"),
+    Documented("MS8_WORKER_REGISTRY_SECONDS", "registry_seconds",
+               'registry "last seen" refresh'),
+    Documented("MS8_WORKER_FORGET_SECONDS", "forget_worker_seconds",
+               "maintenance forgets workers unseen this long (checked every half of it)",
+               "5 x the registry refresh, at least 300"),
+    Documented("MS8_LEADER_WAIT_SECONDS", "leader_wait_seconds",
+               "bound on each wait for the maintenance lock"),
+    Documented("MS8_LIVENESS_SECONDS", "liveness_seconds",
+               "how often dead workers' jobs are looked for"),
+    Documented("MS8_RESCUE_SECONDS", "rescue_seconds",
+               "how often stalled and overdue jobs are reclaimed", "the stall timeout"),
+    Documented("MS8_TIMEOUT_GRACE_SECONDS", "timeout_grace_seconds",
+               "extra time before maintenance fails an overdue job",
+               "the stall timeout, at least 10"),
+    Documented("MS8_MAX_RUN_SECONDS", "max_run_seconds", "the longest a handler may extend "
+               "its run to (ctx.extend_deadline), counted from its start"),
+    Documented("MS8_PRUNE_SECONDS", "prune_seconds", "how often history retention is pruned"),
+    Documented("MS8_PRUNE_CHUNK", "prune_chunk", "finished jobs deleted per pruning statement"),
+    Documented("MS8_BATCH_CHECK_SECONDS", "batch_check_seconds",
+               "re-check of unfinished batches"),
+    Documented("MS8_SAMPLE_SECONDS", "sample_seconds",
+               "how often queue depth and fleet load are sampled for the dashboard's charts"),
+    Documented("MS8_JOB_LOG_LEVEL", "job_log_level", "level of the line logged per job end: "
+               "info or debug (a final failure is always a warning)"),
 )
-MILLISECONDS = {"MS8_COMPLETE_WINDOW_MS"}
-
-
-def _shown(value: object) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def epilog(defaults: WorkerSettings) -> str:
     """The --help text after the flags: every environment-only setting and its default."""
-    lines = ["Other settings (environment only; durations in seconds unless named _MS):"]
-    for variable, field, what, derived in ENVIRONMENT_ONLY:
-        value = getattr(defaults, field)
-        shown = derived or _shown(value * 1000 if variable in MILLISECONDS else value)
-        lines.append(f"  {variable} ({shown})")
-        lines += textwrap.wrap(what, 84, initial_indent="      ", subsequent_indent="      ")
+    lines = describe("Other settings (environment only; durations in seconds unless named "
+                     "_MS):", defaults, ENVIRONMENT_ONLY)
     lines += [
         "  MS8_WORKER_LOOP (uvloop)",
         "      event loop: uvloop, or asyncio (the standard one)",

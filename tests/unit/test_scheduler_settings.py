@@ -30,3 +30,17 @@ def test_bad_values_name_the_variable(env: dict[str, str], words: str) -> None:
     with pytest.raises(SettingsError) as error:
         SchedulerSettings.from_env(env)
     assert words in str(error.value)
+
+
+def test_help_names_every_setting_with_the_default_the_code_computes() -> None:
+    """The scheduler's --help is generated from its settings, like the worker's."""
+    import re
+    from pathlib import Path
+
+    import scheduler.settings
+    from scheduler.cli import build_parser
+
+    text = build_parser().format_help()
+    read = set(re.findall(r'"(MS8_[A-Z_]+)"', Path(scheduler.settings.__file__).read_text()))
+    assert read and not {name for name in read if name not in text}
+    assert "MS8_SCHEDULER_FIRING_RETENTION_SECONDS (2592000)" in text
