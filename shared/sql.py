@@ -48,7 +48,14 @@ SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
 ANALYTICS_SUFFIX = "_analytics"
 _HEADER = re.compile(r"^-- (name|fragment): ([a-z0-9_]+)[ \t]*$", re.MULTILINE)
 _USE = re.compile(r"/\*([a-z0-9_]+)(?::([^*]*))?\*/")
-_PLACEHOLDERS = {"schema", "schema_name", "channel", "analytics", "analytics_name"}
+# Each placeholder and what it becomes for a schema (see the module doc).
+_PLACEHOLDERS = {
+    "analytics": '"{schema}' + ANALYTICS_SUFFIX + '".',
+    "analytics_name": '"{schema}' + ANALYTICS_SUFFIX + '"',
+    "schema": '"{schema}".',
+    "schema_name": '"{schema}"',
+    "channel": "{schema}.",
+}
 
 
 class SqlError(Exception):
@@ -67,13 +74,9 @@ def check_schema_name(schema: str) -> str:
 def render(text: str, schema: str) -> str:
     """Fill the schema placeholders of a query or migration."""
     check_schema_name(schema)
-    return (
-        text.replace("/*analytics*/", f'"{schema}{ANALYTICS_SUFFIX}".')
-        .replace("/*analytics_name*/", f'"{schema}{ANALYTICS_SUFFIX}"')
-        .replace("/*schema*/", f'"{schema}".')
-        .replace("/*schema_name*/", f'"{schema}"')
-        .replace("/*channel*/", f"{schema}.")
-    )
+    for name, template in _PLACEHOLDERS.items():
+        text = text.replace(f"/*{name}*/", template.format(schema=schema))
+    return text
 
 
 def parse_queries(text: str, source: str = "<string>") -> dict[str, str]:
