@@ -1,4 +1,5 @@
-"""``python -m api``: serve the API with uvicorn on ``MS8_API_HOST``:``PORT``.
+"""``python -m api``: serve the API with uvicorn on ``MS8_API_HOST``:``PORT``
+(``--help`` lists the settings it reads).
 
 One process, one event loop (run several behind a load balancer to scale). On SIGTERM it
 stops accepting, gives requests and open event streams ``MS8_API_SHUTDOWN_GRACE_SECONDS``
@@ -13,12 +14,13 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from types import FrameType
 
 import uvicorn
 
 from api.app import create_app
+from api.cli import build_parser
 from api.config import ApiSettings
 from api.context import ApiContext
 from api.protocol import bounded_protocol
@@ -65,7 +67,8 @@ class Server(uvicorn.Server):
             signal.raise_signal(signal.SIGINT)
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    build_parser().parse_args(argv)  # --help, or exit 2 for anything it does not know
     return startup.run("api", _main)
 
 
