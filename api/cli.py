@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from api.config import MIN_SECRET, ApiSettings
-from shared.settings_help import Documented, describe
+from shared.settings_help import Documented, describe, shared_settings
 
 DESCRIPTION = """\
 Serve the ms8-jobs HTTP API and dashboard with uvicorn: submit jobs, watch them, act on
@@ -63,9 +63,9 @@ ENVIRONMENT = (
 def epilog(defaults: ApiSettings) -> str:
     lines = describe("Settings (environment; durations in seconds):", defaults, ENVIRONMENT)
     lines += [
-        "Database and logging: DATABASE_URL, DATABASE_DIRECT_URL, MS8_ENV, MS8_SCHEMA,",
-        "MS8_POOL_MAX, MS8_PGBOUNCER, MS8_AUTO_MIGRATE, MS8_LOG_LEVEL, MS8_LOG_FORMAT",
-        "(see shared/settings.py).",
+        *shared_settings(("DATABASE_URL", "DATABASE_DIRECT_URL", "MS8_ENV", "MS8_SCHEMA",
+                          "MS8_POOL_MAX", "MS8_PGBOUNCER", "MS8_AUTO_MIGRATE", "MS8_LOG_LEVEL",
+                          "MS8_LOG_FORMAT")),
         "",
         "Signals: SIGTERM stops accepting, lets requests and event streams end for the",
         "shutdown grace, closes the pool and exits 0.",

@@ -35,7 +35,7 @@ from shared.db import Database
 from shared.logging import configure_logging, get_logger
 from shared.queue import Firing, InvalidInput, InvalidState, NotFound, Schedule
 from shared.settings import Settings
-from shared.settings_help import Documented, describe
+from shared.settings_help import Documented, describe, shared_settings
 from shared.startup import open_checked
 
 log = get_logger("scheduler")
@@ -60,8 +60,8 @@ def epilog() -> str:
     lines = describe("Settings (environment; durations in seconds):",
                      SchedulerSettings.from_env({}), SETTINGS)
     lines += [
-        "Database and logging: DATABASE_URL, DATABASE_DIRECT_URL, MS8_SCHEMA, MS8_AUTO_MIGRATE,",
-        "MS8_LOG_LEVEL, MS8_LOG_FORMAT (see shared/settings.py).",
+        *shared_settings(("DATABASE_URL", "DATABASE_DIRECT_URL", "MS8_SCHEMA", "MS8_AUTO_MIGRATE",
+                          "MS8_LOG_LEVEL", "MS8_LOG_FORMAT")),
         "",
         "A schedule whose queue does not exist creates that queue (default policy) when saved.",
         "Cron: five fields (minute hour day-of-month month day-of-week) or six with a leading",

@@ -39,3 +39,9 @@ def describe(title: str, defaults: object, rows: Sequence[Documented]) -> list[s
         lines += textwrap.wrap(row.what, 84, initial_indent="      ",
                                subsequent_indent="      ")
     return lines
+
+
+def shared_settings(names: Sequence[str]) -> list[str]:
+    """The line naming the shared settings (``shared.settings``) a process reads too."""
+    return textwrap.wrap(f"Database and logging: {', '.join(names)} (see shared/settings.py).",
+                         88)

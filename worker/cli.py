@@ -21,7 +21,7 @@ from typing import Any
 from shared import startup
 from shared.logging import configure_logging, get_logger
 from shared.settings import Settings, SettingsError
-from shared.settings_help import Documented, describe
+from shared.settings_help import Documented, describe, shared_settings
 from shared.startup import Refusal, open_checked
 from worker.handlers import Handler, HandlerError, collectors, load
 from worker.metrics import WorkerMetrics
@@ -98,8 +98,8 @@ def epilog(defaults: WorkerSettings) -> str:
     lines += [
         "  MS8_WORKER_LOOP (uvloop)",
         "      event loop: uvloop, or asyncio (the standard one)",
-        "Database and logging: DATABASE_URL, DATABASE_DIRECT_URL, MS8_SCHEMA, MS8_POOL_MAX,",
-        "MS8_PGBOUNCER, MS8_AUTO_MIGRATE, MS8_LOG_LEVEL, MS8_LOG_FORMAT (see shared/settings.py).",
+        *shared_settings(("DATABASE_URL", "DATABASE_DIRECT_URL", "MS8_SCHEMA", "MS8_POOL_MAX",
+                          "MS8_PGBOUNCER", "MS8_AUTO_MIGRATE", "MS8_LOG_LEVEL", "MS8_LOG_FORMAT")),
         "",
         "Signals: SIGTERM or SIGINT stops fetching, lets running jobs finish for the grace",
         "period, then hands the rest back to the queue (no attempt counted); a second signal",
