@@ -73,6 +73,9 @@ ENVIRONMENT_ONLY = (
                "bound on each wait for the maintenance lock"),
     Documented("MS8_LIVENESS_SECONDS", "liveness_seconds",
                "how often dead workers' jobs are looked for"),
+    Documented("MS8_LIVENESS_REST_SECONDS", "liveness_rest_seconds",
+               "while no job is active or due, the liveness check waits up to this long "
+               "(until a job is sent or due); 0 checks every interval even when idle"),
     Documented("MS8_RESCUE_SECONDS", "rescue_seconds",
                "how often stalled and overdue jobs are reclaimed", "the stall timeout"),
     Documented("MS8_TIMEOUT_GRACE_SECONDS", "timeout_grace_seconds",

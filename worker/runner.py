@@ -134,7 +134,9 @@ class Runner:
             health_interval=s.listen_check_seconds,
             health_timeout=min(5.0, s.db_timeout_seconds))
         self.maintenance = MaintenanceService([
-            Liveness(db, s.liveness_seconds),
+            # Resting while idle needs the wake-up notifications: none in poll-only mode.
+            Liveness(db, s.liveness_seconds,
+                     rest_max=0.0 if s.poll_only else s.liveness_rest_seconds),
             Rescuer(db, s.stall_seconds, s.timeout_grace_seconds, s.rescue_seconds),
             Pruner(db, s.prune_seconds, s.prune_chunk),
             Reaper(db, s.forget_worker_seconds, s.forget_worker_seconds / 2),
@@ -351,6 +353,7 @@ class Runner:
 
     def _on_notify(self, channel: str, payload: dict[str, Any]) -> None:
         if channel == "wakeup":
+            self.maintenance.nudge()  # a job may start: the liveness check stops resting
             name = payload.get("queue")
             start_after = payload.get("start_after")
             if isinstance(name, str) and not self._stopping.is_set():
@@ -364,6 +367,7 @@ class Runner:
 
     async def _on_listening(self) -> None:
         self.wakeup.connected()
+        self.maintenance.nudge()  # notifications may have been missed meanwhile
         if self.started.is_set():
             log.info("listening again; fetching to catch up")
 

@@ -111,6 +111,7 @@ class WorkerSettings:
     maintenance: bool
     leader_wait_seconds: float
     liveness_seconds: float
+    liveness_rest_seconds: float  # the longest the check waits while the fleet is idle
     rescue_seconds: float
     timeout_grace_seconds: float
     prune_seconds: float
@@ -183,6 +184,8 @@ class WorkerSettings:
             leader_wait_seconds=env_float(
                 env, "MS8_LEADER_WAIT_SECONDS", 60.0, low=0.1, high=3600),
             liveness_seconds=env_float(env, "MS8_LIVENESS_SECONDS", 1.0, low=0.05, high=3600),
+            liveness_rest_seconds=env_float(
+                env, "MS8_LIVENESS_REST_SECONDS", 60.0, low=0, high=DAY),
             rescue_seconds=env_float(env, "MS8_RESCUE_SECONDS", stall, low=0.05, high=DAY),
             timeout_grace_seconds=env_float(
                 env, "MS8_TIMEOUT_GRACE_SECONDS", max(stall, 10.0), low=0, high=DAY),

@@ -19,22 +19,34 @@ RETURNING w.started_at, w.last_seen_at;
 -- it (this worker's previous session, not yet seen gone).
 SELECT pg_try_advisory_lock(/*schema*/worker_lock_key($1::text));
 
--- name: unlocked_workers
--- Registered workers that hold a session lock while they live, registered more than $1
--- seconds ago (a worker takes its lock before it registers: this is only a margin),
--- whose lock nobody holds: their session is gone.
+-- name: liveness_check
+-- One look at the fleet for the liveness check. unlocked: registered workers that hold a
+-- session lock while they live, registered more than $1 seconds ago (a worker takes its
+-- lock before it registers: this is only a margin), whose lock nobody holds: their
+-- session is gone. busy: some job is active. next_start_in: seconds until the earliest
+-- waiting job of a queue that is not paused may start (negative when one is due, NULL
+-- when none waits): while nothing is active and nothing is due, no job can become active
+-- before then except by a send or a resume, which NOTIFY.
 WITH held AS MATERIALIZED (
     SELECT (l.classid::bigint << 32) | l.objid::bigint AS key
     FROM pg_locks l
     WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 )
-SELECT w.id
-FROM /*schema*/workers w
-WHERE w.session_lock
-  AND w.started_at < now() - make_interval(secs => $1::double precision)
-  AND NOT EXISTS (SELECT 1 FROM held WHERE held.key = /*schema*/worker_lock_key(w.id))
-ORDER BY w.id;
+SELECT ARRAY(SELECT w.id
+             FROM /*schema*/workers w
+             WHERE w.session_lock
+               AND w.started_at < now() - make_interval(secs => $1::double precision)
+               AND NOT EXISTS (SELECT 1 FROM held
+                               WHERE held.key = /*schema*/worker_lock_key(w.id))
+             ORDER BY w.id) AS unlocked,
+       EXISTS (SELECT 1 FROM /*schema*/jobs j WHERE j.state = 'active') AS busy,
+       (SELECT extract(epoch FROM min(n.start_after) - now())::double precision
+        FROM /*schema*/queues q,
+             LATERAL (SELECT j.start_after FROM /*schema*/jobs j
+                      WHERE j.queue = q.name AND j.state IN ('created', 'retry')
+                      ORDER BY j.start_after LIMIT 1) n
+        WHERE NOT q.paused) AS next_start_in;
 
 -- name: forget_workers
 -- Forget workers found dead (their jobs were handed back first).

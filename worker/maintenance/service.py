@@ -10,6 +10,10 @@ off in small statements that never hold locks for long. A task that fails on a b
 logged and retried at its next interval; a connection error ends the service (the
 leader campaigns again).
 
+A task may rest longer than its interval (``Resting``: the liveness check while the fleet
+is idle); ``nudge`` tells resting tasks that something happened, and those that were
+resting are due again within their interval.
+
 Where a task runs is the leadership's business (``Execute``): on the session leader's
 own connection, or, in pass mode, on a pooled connection inside a transaction that won
 the pass lock (``None`` when another worker holds it: try again next interval).
@@ -18,8 +22,9 @@ the pass lock (``None`` when another worker holds it: try again next interval).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from shared.conn import Conn
 from shared.db import is_connection_error
@@ -40,6 +45,17 @@ class Task(Protocol):
         ...
 
 
+@runtime_checkable
+class Resting(Protocol):
+    def rest(self) -> float:
+        """Seconds until the task is due again (its interval or longer)."""
+        ...
+
+    def nudged(self) -> bool:
+        """Something happened that the task may need to see: True when it was resting."""
+        ...
+
+
 Execute = Callable[[Task], Awaitable[tuple[int, bool] | None]]
 
 
@@ -48,17 +64,35 @@ class MaintenanceService:
         self._tasks = list(tasks)
         self._metrics = metrics
         self.passes: dict[str, int] = {task.name: 0 for task in tasks}
+        self._due: dict[str, float] = {}  # loop time each task is due, while running
+        self._woken = asyncio.Event()
+
+    def nudge(self) -> None:
+        """Bring resting tasks back to their interval (a job was sent, a queue resumed)."""
+        if not self._due:
+            return
+        now = asyncio.get_running_loop().time()
+        for task in self._tasks:
+            if isinstance(task, Resting) and task.nudged():
+                self._due[task.name] = min(self._due[task.name], now + task.interval)
+                self._woken.set()
 
     async def run(self, execute: Execute) -> None:
         """Run the tasks through ``execute`` until cancelled or a connection error."""
         loop = asyncio.get_running_loop()
-        due = {task.name: loop.time() for task in self._tasks}
-        while True:
-            task = min(self._tasks, key=lambda t: due[t.name])
-            delay = due[task.name] - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            due[task.name] = loop.time() + await self._run_task(task, execute)
+        due = self._due = {task.name: loop.time() for task in self._tasks}
+        try:
+            while True:
+                task = min(self._tasks, key=lambda t: due[t.name])
+                delay = due[task.name] - loop.time()
+                if delay > 0:
+                    self._woken.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._woken.wait(), delay)
+                    continue  # a nudge may have made another task due first
+                due[task.name] = loop.time() + await self._run_task(task, execute)
+        finally:
+            self._due = {}
 
     async def run_on(self, conn: Conn) -> None:
         """Run the tasks on one connection (the session leader's)."""
@@ -84,4 +118,6 @@ class MaintenanceService:
             log.info("maintenance", task=task.name, rows=handled)
             if self._metrics is not None:
                 self._metrics.maintenance_rows.labels(task.name).inc(handled)
-        return AGAIN_SOON if more else task.interval
+        if more:
+            return AGAIN_SOON
+        return task.rest() if isinstance(task, Resting) else task.interval

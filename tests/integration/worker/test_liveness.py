@@ -90,3 +90,82 @@ async def test_a_live_worker_whose_lock_connection_drops_keeps_its_jobs(
 
 async def _all_completed(db: Database, ids: list[int]) -> bool:
     return all([(await queue.get_job(db, i)).state == "completed" for i in ids])
+
+
+async def test_an_idle_fleet_check_rests_until_a_job_can_start(db: Database) -> None:
+    """With nothing active and nothing due, the check rests (up to rest_max, or until the
+    next waiting job is due); anything that may start a job ends the rest."""
+    from datetime import UTC, datetime, timedelta
+
+    from worker.maintenance.liveness import Liveness
+
+    check = Liveness(db, 0.1, rest_max=3600.0)
+    async with db.pool.acquire() as conn:
+        await check.run(conn)
+        assert check.rest() > 3500  # an empty fleet: nothing to look after
+        later = await queue.send(db, "echo", {}, start_after=datetime.now(UTC)
+                                 + timedelta(seconds=30))
+        await check.run(conn)
+        assert 20 < check.rest() <= 30  # until that job is due
+        await queue.pause_queue(db, "echo")
+        await queue.send(db, "echo", {})
+        await check.run(conn)
+        assert check.rest() > 3500  # no job of a paused queue can start
+        await queue.resume_queue(db, "echo")
+        await check.run(conn)
+        assert check.rest() == 0.1  # a due job: it may start any moment
+        claimed = await queue.fetch(db, {"echo": 5}, "w-busy")
+        assert later.id not in {job.id for job in claimed} and claimed
+        await check.run(conn)
+        assert check.rest() == 0.1  # a job is active
+        await queue.complete_many(db, [(job.id, None) for job in claimed], worker_id="w-busy")
+        await check.run(conn)
+        assert check.rest() > 20
+        assert check.nudged() and check.rest() == 0.1  # a send or a resume was announced
+        assert not check.nudged()
+
+
+async def test_a_nudge_during_a_check_forbids_the_rest_it_found(db: Database) -> None:
+    from worker.maintenance.liveness import Liveness
+
+    check = Liveness(db, 0.1, rest_max=3600.0)
+
+    class NudgedMidway:
+        """A connection on which a notification arrives while the check runs."""
+
+        def __init__(self, conn: object) -> None:
+            self.conn = conn
+
+        async def fetchrow(self, *args: object) -> object:
+            row = await self.conn.fetchrow(*args)  # type: ignore[attr-defined]
+            check.nudged()
+            return row
+
+    async with db.pool.acquire() as conn:
+        await check.run(NudgedMidway(conn))  # type: ignore[arg-type]
+        assert check.rest() == 0.1
+        await check.run(conn)
+        assert check.rest() > 3500
+
+
+async def test_a_resting_leader_still_takes_back_a_dead_workers_new_jobs_at_once(
+    db: Database, start_worker: StartWorker,
+) -> None:
+    """The leader rests while the fleet is idle; the send of jobs wakes it, so a worker
+    that claims them and dies has them taken back within seconds, not at the rest's end."""
+    leader = await start_worker(MS8_WORKER_QUEUES="noop", MS8_LIVENESS_SECONDS="0.1",
+                                MS8_LIVENESS_REST_SECONDS="3600", MS8_STALL_SECONDS="3600",
+                                MS8_RESCUE_SECONDS="3600")
+    await wait_until(lambda: leader.maintenance.passes["liveness"] >= 1)
+    rested = leader.maintenance.passes["liveness"]
+    await register_dead_worker(db, "dead")
+    await queue.send_many(db, [JobSpec.of("echo", {"n": i}) for i in range(3)])
+    claimed = await queue.fetch(db, {"echo": 3}, "dead")
+    assert len(claimed) == 3
+
+    async def taken_back() -> bool:
+        jobs = [await queue.get_job(db, job.id) for job in claimed]
+        return all(job.state == "created" and job.crash_count == 1 for job in jobs)
+
+    await wait_until(taken_back, timeout=15, message="the dead worker's jobs handed back")
+    assert leader.maintenance.passes["liveness"] > rested
