@@ -1,11 +1,14 @@
 """``python -m bench``: every scenario, on ms8-jobs and its peers, in one run, one table.
 
-    python -m bench                  the full run (the issue's sizes; under ten minutes)
+    python -m bench                  the full run (the issue's sizes, every scenario but soak)
     python -m bench --quick          small sizes, about a minute
     python -m bench --only drain     one scenario (repeatable: --only enqueue --only idle)
     python -m bench --only fanout    the nightly fan-out of 30,000 user-roles end to end
     python -m bench --only load      the API under load for a minute, workers draining
                                      (--load-seconds 300: five minutes)
+    python -m bench --only scale     drain with 1, 2, 4 workers; sends to 1, 2 APIs
+    python -m bench --only soak      1,000,000 jobs at 5,000/s, retention pruning on: do
+                                     tables, indexes and fetch stay flat? (--soak-jobs N)
     python -m bench --json out.json  also write every sample, note and the machine
     python -m bench --explain        also print EXPLAIN (ANALYZE, BUFFERS) of fetch and complete
     python -m bench --profile        also profile the worker draining (py-spy)
@@ -16,6 +19,7 @@ with a note saying why otherwise: PGQueuer and Procrastinate from the ``bench`` 
 (``pip install -e '.[bench]'``); pg-boss and BullMQ from ``bench/node`` (``scripts/setup``
 runs ``npm ci`` there where Node.js and npm exist), BullMQ also needing Debian's
 ``redis-server`` (``scripts/setup --with-system-tools``) for a Redis of the run's own.
+The soak takes minutes of its own, so a run without ``--only`` leaves it out.
 """
 
 from __future__ import annotations
@@ -35,8 +39,9 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import api_load, api_soak, fanout, history, node, redis_server, scenarios
+from bench import api_load, api_soak, fanout, history, node, redis_server, scale, scenarios, soak
 from bench.context import Context
+from bench.cpu import ServerCpu, server_cpu_scope
 from bench.ms8 import Ms8System, worker_available
 from bench.results import PEERS, Report
 from bench.server import ROOT, Server
@@ -44,7 +49,10 @@ from bench.sizes import FULL, QUICK, TINY
 from bench.systems import System
 from shared.logging import configure_logging
 
-SCENARIOS = ("enqueue", "drain", "latency", "idle", "api", "history", "fanout", "load")
+SCENARIOS = ("enqueue", "drain", "latency", "idle", "api", "history", "fanout", "load", "scale",
+             "soak")
+#: What a run without --only measures: every scenario but the long soak.
+DEFAULT = tuple(s for s in SCENARIOS if s != "soak")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -54,9 +62,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     size.add_argument("--tiny", action="store_true",
                       help="smallest sizes: proves the code paths work (smoke test)")
     parser.add_argument("--only", action="append", choices=SCENARIOS, metavar="SCENARIO",
-                        help=f"run only this scenario ({', '.join(SCENARIOS)}); repeatable")
+                        help=f"run only this scenario ({', '.join(SCENARIOS)}); repeatable; "
+                             "without it every one but soak")
     parser.add_argument("--load-seconds", type=float, metavar="SECONDS",
                         help="how long the API is kept under load (60 s in the full run)")
+    parser.add_argument("--soak-jobs", type=int, metavar="N",
+                        help="jobs sent through the soak (1,000,000 in the full run)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
     parser.add_argument("--no-peers", action="store_true", help="measure ms8-jobs only")
     parser.add_argument("--peer", action="append", choices=PEERS, metavar="PEER",
@@ -153,6 +164,8 @@ def machine(server: Server) -> dict[str, str]:
         "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
         "cpu model": _cpu_model(),
         "postgresql": server.version,
+        "postgresql server": server.where,
+        "postgresql cpu counted": server_cpu_scope(server.owned),
         "python": platform.python_version(),
         "asyncpg": version("asyncpg"),
         "pgqueuer": version("pgqueuer"),
@@ -186,11 +199,16 @@ async def _run(args: argparse.Namespace, servers: contextlib.AsyncExitStack) -> 
     sizes = TINY if args.tiny else QUICK if args.quick else FULL
     if args.load_seconds is not None:
         sizes = dataclasses.replace(sizes, load_seconds=args.load_seconds)
+    if args.soak_jobs is not None:
+        if args.soak_jobs < 1:
+            raise SystemExit("--soak-jobs must be at least 1")
+        sizes = dataclasses.replace(sizes, soak_jobs=args.soak_jobs)
     configure_logging("bench", "warning", "console")
-    wanted = set(args.only or SCENARIOS)
+    wanted = set(args.only or DEFAULT)
     log_dir = args.log_dir or ROOT / "bench" / "results" / time.strftime("%Y%m%d-%H%M%S")
     report = Report()
     server = await Server.start()
+    servers.push_async_callback(server.close)  # what a failure left of its databases
     ctx = Context(server=server, sizes=sizes, report=report, log_dir=log_dir,
                   profile=args.profile, explain=args.explain)
     ms8 = Ms8System()
@@ -243,6 +261,13 @@ async def _run(args: argparse.Namespace, servers: contextlib.AsyncExitStack) -> 
         await attempt("nightly fan-out", lambda: fanout.run(ctx))
     if "load" in wanted and worker_available():
         await attempt("API under load", lambda: api_soak.run(ctx))
+    if "scale" in wanted:
+        await attempt("scale-out", lambda: scale.run(ctx))
+    if "soak" in wanted and worker_available():
+        await attempt("soak", lambda: soak.run(ctx))
+    if ServerCpu.unavailable is not None:
+        report.context["notes"].append(
+            f"PostgreSQL's CPU not measured: {ServerCpu.unavailable}")
 
     report.context["machine"]["load average at end"] = _load_average()
     print(f"\nms8-jobs benchmark ({sizes.name}), {report.context['machine']['date']}\n")

@@ -49,7 +49,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _request(path: str, body: bytes, secret: str) -> bytes:
+def request(path: str, body: bytes, secret: str) -> bytes:
     head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {secret}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
     return head.encode() + body
@@ -76,12 +76,14 @@ async def _sender(port: int, request: bytes, stop_at: float, counts: list[int]) 
         writer.close()
 
 
-async def _load(port: int, request: bytes, clients: int, seconds: float) -> tuple[int, float]:
-    """Requests answered 201 to ``clients`` concurrent connections over ``seconds``."""
+async def load(ports: list[int], request: bytes, clients: int,
+               seconds: float) -> tuple[int, float]:
+    """Requests answered 201 to ``clients`` concurrent connections over ``seconds``, the
+    connections spread evenly over the API processes listening on ``ports``."""
     counts = [0]
     started = time.monotonic()
-    await asyncio.gather(*(_sender(port, request, started + seconds, counts)
-                           for _ in range(clients)))
+    await asyncio.gather(*(_sender(ports[i % len(ports)], request, started + seconds, counts)
+                           for i in range(clients)))
     return counts[0], time.monotonic() - started
 
 
@@ -130,7 +132,7 @@ async def run(ctx: Context) -> None:
                         what="the API's first answer")
             profiler = _profile(ctx, procs[0], "api-single")
             sent, elapsed = await watch(
-                _load(port, _request("/jobs", one, secret), sizes.api_clients,
+                load([port], request("/jobs", one, secret), sizes.api_clients,
                       sizes.api_seconds), procs,
                 timeout=sizes.api_seconds + 60, what="single sends")
             if profiler is not None:
@@ -139,7 +141,7 @@ async def run(ctx: Context) -> None:
             ctx.say(f"API: {sent:,} single sends in {elapsed:.1f} s = {sent / elapsed:,.0f}/s")
             profiler = _profile(ctx, procs[0], "api-bulk")
             requests, elapsed = await watch(
-                _load(port, _request("/jobs/bulk", bulk, secret),
+                load([port], request("/jobs/bulk", bulk, secret),
                       max(2, sizes.api_clients // 4), sizes.api_seconds), procs,
                 timeout=sizes.api_seconds + 60, what="bulk sends")
             if profiler is not None:

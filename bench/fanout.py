@@ -148,7 +148,7 @@ async def _ready(ctx: Context, conn: asyncpg.Connection, port: int,
 async def _fire_and_wait(
     ctx: Context, url: str, conn: asyncpg.Connection, procs: list[processes.Process],
 ) -> tuple[Parts, float, NightlyRun, dict[str, float]]:
-    server = await ServerCpu.find(conn)
+    server = await ServerCpu.find(conn, whole_server=ctx.server.owned)
     admin = await ctx.server.admin()
     pids = {"stub": [procs[0].pid], "workers": [p.pid for p in procs[1:]]}
 

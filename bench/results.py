@@ -118,6 +118,7 @@ class Report:
         self.metrics: dict[str, Metric] = {}
         self.context: dict[str, Any] = {}
         self.sections: dict[str, str] = {}  # e.g. "explain" -> plans, "profile" -> paths
+        self.data: dict[str, Any] = {}  # a scenario's own results (scale, soak), for JSON
 
     def metric(self, key: str, label: str, unit: str, better: Direction, *,
                digits: int = 0, target: Target | None = None) -> Metric:
@@ -146,7 +147,7 @@ class Report:
                 "" if m.target is None else m.target.text,
                 {None: "", True: "yes", False: "NO"}[met],
             ])
-        return _render(rows)
+        return render(rows)
 
     def notes(self) -> str:
         lines = []
@@ -160,6 +161,7 @@ class Report:
             "context": self.context,
             "metrics": {key: m.as_json(self) for key, m in self.metrics.items()},
             "sections": self.sections,
+            **self.data,
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(data, indent=2, default=str) + "\n")
@@ -171,12 +173,13 @@ def _ratio(value: float | None) -> str:
     return f"{value:.2f}x" if value < 100 else f"{value:,.0f}x"
 
 
-def _render(rows: list[list[str]]) -> str:
-    """A Markdown table (readable as plain text too), numbers right-aligned."""
+def render(rows: list[list[str]], text_columns: int = 3) -> str:
+    """A Markdown table (readable as plain text too), numbers right-aligned: every column
+    but the first and the last ``text_columns - 1`` (the metrics' target and "met")."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
 
     def numeric(column: int) -> bool:  # every column but the label, target and "met"
-        return 0 < column < len(widths) - 2
+        return 0 < column < len(widths) - (text_columns - 1)
 
     lines = []
     for n, row in enumerate(rows):

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +28,8 @@ from typing import Protocol
 
 import asyncpg
 
-from bench import processes, statements
+from bench import connections, processes, statements
+from bench.connections import Held
 from bench.context import Context, poll, watch
 from bench.cpu import ServerCpu, processes_seconds
 from bench.probe import StartProbe
@@ -63,6 +65,7 @@ class Drained:
     peak_rss: int  # of the first worker, bytes
     worker_cpu: float | None  # CPU seconds per job, all workers
     server_cpu: float | None  # CPU seconds per job, PostgreSQL
+    connections: Held | None = None  # peak connections of each worker, when counted
 
 
 async def drain(ctx: Context, system: System, workers: int) -> None:
@@ -87,10 +90,10 @@ async def drain(ctx: Context, system: System, workers: int) -> None:
     if ctx.profile and system.name == MS8 and workers == 1:
         # A run of its own: the sampler takes CPU from the measured processes.
         async with ctx.server.database(f"drain_{_slug(system)}") as url:
-            await _drain_once(ctx, system, url, workers, profile=True)
+            await drain_once(ctx, system, url, workers, profile=True)
     for rep in range(ctx.sizes.reps):
         async with ctx.server.database(f"drain_{_slug(system)}") as url:
-            done = await _drain_once(ctx, system, url, workers, profile=False)
+            done = await drain_once(ctx, system, url, workers)
         window = done.window
         if not window.rate:
             raise RuntimeError(f"{system.name}: no job finished within the drain cap")
@@ -111,21 +114,30 @@ async def drain(ctx: Context, system: System, workers: int) -> None:
             break  # a capped drain is not repeated: its rate is already known
 
 
-async def _drain_once(
-    ctx: Context, system: System, url: str, workers: int, *, profile: bool,
+async def drain_once(
+    ctx: Context, system: System, url: str, workers: int, *, profile: bool = False,
+    jobs_count: int | None = None, count_connections: bool = False,
 ) -> Drained:
-    """Fill the queue, start the workers, wait until it is empty (or the cap passes)."""
-    n = ctx.sizes.drain_jobs
+    """Fill the queue (``drain_jobs``, or ``jobs_count``), start the workers, wait until it
+    is empty (or the cap passes); with ``count_connections``, sample the connections each
+    worker holds meanwhile."""
+    n = ctx.sizes.drain_jobs if jobs_count is None else jobs_count
     await system.install(url)
     await system.enqueue_many(url, n)
     conn = await asyncpg.connect(url)
+    admin = await ctx.server.admin() if count_connections else None
     try:
         await conn.execute("ANALYZE")  # every system gets the statistics of its backlog
-        server = _server_cpu(system, await ServerCpu.find(conn))
-        async with processes.running(system.workers(url, workers, {}), ctx.log_dir) as procs:
+        postgres = await ServerCpu.find(conn, whole_server=ctx.server.owned)
+        server = _server_cpu(system, postgres)
+        async with contextlib.AsyncExitStack() as stack:
+            procs = await stack.enter_async_context(
+                processes.running(system.workers(url, workers, {}), ctx.log_dir))
+            held = None if admin is None else await stack.enter_async_context(
+                connections.sampled(admin, database_of(url), procs))
             deadline = time.monotonic() + ctx.sizes.drain_cap
             # CPU is counted from the first job done on, so that start-up is left out.
-            await poll(partial(_below, system, conn, n), procs, deadline=deadline,
+            await poll(partial(below, system, conn, n), procs, deadline=deadline,
                        interval=0.005)
             left = await system.unfinished(conn)
             pids = [p.pid for p in procs]
@@ -133,7 +145,7 @@ async def _drain_once(
             server0 = server.seconds() if server else 0.0
             profiler = Profiler.start(procs[0], ctx.log_dir / "drain-profile") if profile \
                 else None
-            complete = await poll(partial(_below, system, conn, 1), procs, deadline=deadline)
+            complete = await poll(partial(below, system, conn, 1), procs, deadline=deadline)
             jobs = left - await system.unfinished(conn)
             worker1 = processes_seconds(pids)
             server1 = server.seconds() if server else 0.0
@@ -143,9 +155,12 @@ async def _drain_once(
         return Drained(
             window=await system.window(conn), complete=complete, peak_rss=peak,
             worker_cpu=(worker1 - worker0) / jobs if jobs else None,
-            server_cpu=(server1 - server0) / jobs if jobs and server else None)
+            server_cpu=(server1 - server0) / jobs if jobs and server else None,
+            connections=held)
     finally:
         await conn.close()
+        if admin is not None:
+            await admin.close()
 
 
 class _Seconds(Protocol):
@@ -167,7 +182,8 @@ def _server_cpu(system: System, postgres: ServerCpu | None) -> _Seconds | None:
     return _OwnServer(own) if own is not None else postgres
 
 
-async def _below(system: System, conn: asyncpg.Connection, count: int) -> bool:
+async def below(system: System, conn: asyncpg.Connection, count: int) -> bool:
+    """Fewer than ``count`` of the system's jobs are unfinished."""
     return await system.unfinished(conn) < count
 
 
@@ -244,7 +260,7 @@ async def idle(ctx: Context, systems: Sequence[System]) -> None:
         target=Target("≤ 0.1/s", 0.1, "lower"))
     admin = await ctx.server.admin()
     try:
-        await statements.reset(admin, has_statements)
+        await statements.reset(admin, has_statements, owned=ctx.server.owned)
     finally:
         await admin.close()
     counted = await asyncio.gather(*(_idle_one(ctx, s, seconds) for s in systems))

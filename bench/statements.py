@@ -31,9 +31,11 @@ class Counts:
                            key=lambda item: -item[1]))
 
 
-async def reset(admin: asyncpg.Connection, has_statements: bool) -> None:
-    """Forget statement statistics (entries of dropped databases included)."""
-    if has_statements:
+async def reset(admin: asyncpg.Connection, has_statements: bool, *, owned: bool) -> None:
+    """Forget statement statistics (entries of dropped databases included), on the run's
+    own server only: a shared server's statistics are its users' (each measurement's
+    database is new, so its entries start from nothing anyway)."""
+    if has_statements and owned:
         await admin.execute("SELECT pg_stat_statements_reset()")
 
 

@@ -23,6 +23,7 @@ import asyncpg
 import pytest
 
 from bench import node, redis_server
+from bench.__main__ import SCENARIOS
 from tests.conftest import ROOT, with_database
 
 pytestmark = pytest.mark.slow
@@ -65,9 +66,11 @@ async def test_tiny_run_measures_every_scenario(server_url: str, tmp_path: Path)
     out = tmp_path / "results.json"
     env = {**os.environ, "BENCH_DATABASE_URL": server_url}
     # The run stops its own workers; were it killed, they die with it (PDEATHSIG).
+    # Every scenario, the soak too (a run without --only leaves it out).
+    only = [arg for name in SCENARIOS for arg in ("--only", name)]
     proc = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "bench", "--tiny", "--explain", "--json", str(out),
+        [sys.executable, "-m", "bench", "--tiny", "--explain", *only, "--json", str(out),
          "--log-dir", str(tmp_path / "logs")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=420, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -97,6 +100,28 @@ async def test_tiny_run_measures_every_scenario(server_url: str, tmp_path: Path)
         assert metrics["load_p99"]["values"]["ms8-jobs"] >= metrics["load_p50"]["values"][
             "ms8-jobs"]
         assert "every accepted job completed" in metrics["load_drained"]["notes"]["ms8-jobs"]
+    # Scale-out: 1, 2 and 4 workers draining; 1 and 2 API processes sending; each point
+    # with its rate and the connections of each of its processes.
+    points = {(p["kind"], p["processes"]): p for p in results["scale"]["points"]}
+    expected_points = {("drain", 1), ("drain", 2), ("drain", 4)}
+    if importlib.util.find_spec("api.__main__"):
+        expected_points |= {("sends", 1), ("sends", 2)}
+        assert points["sends", 2]["process_cpu_ms_per_1000"] > 0
+    assert set(points) == expected_points
+    for (_, count), point in points.items():
+        assert point["rate"] > 0
+        held = point["connections_per_process"][0]
+        assert held is not None and len(held) == count and max(held) > 0
+    assert "scale-out" in results["sections"]
+    # The soak: readings at the start, while sending and at the end, each sized; a verdict.
+    soak = results["soak"]
+    labels = [r["label"] for r in soak["readings"]]
+    assert labels[0] == "start" and labels[-1] == "end (drained)" and len(labels) >= 3
+    end = soak["readings"][-1]
+    assert end["sent"] == soak["jobs"] and end["backlog"] == 0
+    assert end["history_bytes"] > 0 and end["jobs_index_bytes"] > 0 and end["fetch_ms"] > 0
+    assert set(soak["flat"]) >= {"jobs_table", "history_table", "fetch"}
+    assert metrics["soak_history"]["values"]["ms8-jobs"] > 0
 
     # Every database the run created is gone.
     assert set(await _bench_databases(server_url)) <= before
