@@ -58,12 +58,18 @@ async def test_a_running_api_and_worker_export_what_the_rules_read(
     api = processes.start("api", name="api", PORT=str(api_port), MS8_API_HOST="127.0.0.1",
                           **ENV)
     await api.wait_for_log("api ready", timeout=60)
+    # The sources the worker's breakers are for (nothing calls them here).
     worker = processes.start("worker", "--queues", "echo,fail", "--id", "w1",
-                             "--metrics-port", str(worker_port), name="worker", **ENV)
+                             "--metrics-port", str(worker_port), name="worker",
+                             MS8_SOURCES="alpha=http://127.0.0.1:9/a,beta=http://127.0.0.1:9/b",
+                             **ENV)
     await worker.wait_for_log("worker started")
     base = f"http://127.0.0.1:{api_port}"
     async with httpx.AsyncClient(base_url=base, timeout=10,
                                  headers={"Authorization": f"Bearer {SECRET}"}) as client:
+        # A queue no worker runs: its job waits, so depth and age are not zero.
+        assert (await client.put("/queues/unserved", json={})).status_code == 201
+        assert (await client.post("/jobs", json={"queue": "unserved"})).status_code == 201
         sent = [(await client.post("/jobs", json=body)).json()["id"] for body in (
             {"queue": "echo", "data": {"n": 1}},
             {"queue": "fail", "data": {"message": "no", "permanent": True}})]
@@ -95,6 +101,11 @@ async def test_a_running_api_and_worker_export_what_the_rules_read(
     assert value(samples, "ms8_queue_jobs", queue="echo", state="created") == 0
     assert value(samples, "ms8_queue_workers", queue="echo") == 1
     assert value(samples, "ms8_queue_oldest_waiting_seconds", queue="echo") == 0
+    assert value(samples, "ms8_queue_jobs", queue="unserved", state="created") == 1
+    assert value(samples, "ms8_queue_jobs", queue="unserved", state="active") == 0
+    assert value(samples, "ms8_queue_workers", queue="unserved") == 0
+    assert value(samples, "ms8_queue_oldest_waiting_seconds", queue="unserved") > 0
+    assert labels_of(samples, "ms8_queue_jobs") == {frozenset({"queue", "state"})}
     assert value(samples, "ms8_api_database_up") == 1
     assert value(samples, "ms8_workers_last_seen_seconds") < 120
     assert labels_of(samples, "ms8_queue_last_finished_timestamp_seconds") == {
@@ -111,6 +122,11 @@ async def test_a_running_api_and_worker_export_what_the_rules_read(
     assert value(samples, "ms8_worker_job_run_seconds_count", queue="fail",
                  outcome="failed") == 1
     assert types["ms8_source_breaker_state"] == "gauge"
+    assert value(samples, "ms8_source_breaker_state", source="alpha") == 0  # closed
+    assert value(samples, "ms8_source_breaker_state", source="beta") == 0
+    assert labels_of(samples, "ms8_worker_job_run_seconds_count") == {
+        frozenset({"queue", "outcome"})}
+    assert types["ms8_worker_jobs_finished"] == "counter"
     assert value(samples, "ms8_build_info", process="worker", version=build_version(),
                  commit="abc123") == 1
     assert value(samples, "process_open_fds") > 0
