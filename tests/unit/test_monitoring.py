@@ -46,6 +46,23 @@ def alerts() -> list[dict]:
     return [rule for group in groups for rule in group["rules"]]
 
 
+# What the person on call must be woken or warned for, and the rule that says it.
+REQUIRED_ALERTS = {
+    "MS8QueueWaitingTooLong": "queue age", "MS8QueueDepthHigh": "queue depth",
+    "MS8JobFailureRateHigh": "failure rate", "MS8JobsStalled": "stalled jobs",
+    "MS8NightlyBatchLate": "the nightly batch not done by 04:00 UTC",
+    "MS8NoWorkerAlive": "no worker alive", "MS8DatabaseUnreachable": "database unreachable",
+    "MS8DeadLettersGrowing": "dead-letter growth", "MS8SourceDown": "a source down",
+    "MS8QueueUnserved": "a queue no worker serves",
+}
+
+
+def test_every_concern_has_its_alert() -> None:
+    missing = {name: what for name, what in REQUIRED_ALERTS.items()
+               if name not in {rule["alert"] for rule in alerts()}}
+    assert missing == {}
+
+
 def test_every_alert_is_fired_by_a_rule_test() -> None:
     tests = yaml.safe_load(RULE_TESTS.read_text())["tests"]
     fired = {case["alertname"] for test in tests for case in test["alert_rule_test"]
