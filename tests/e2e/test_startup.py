@@ -1,6 +1,8 @@
 """Every entry point refuses the same way: one line naming what to fix, exit 2, nothing
 started. Outside dev no ``DATABASE_URL`` means no start at all (never the embedded
-server); a bad URL, a refused login and a schema newer than the code are refusals too."""
+server); a bad URL, a refused login and a schema newer than the code are refusals too.
+The operator's command (``ms8-jobs``, here ``python -m shared.cli stats``) is an entry
+point like the processes."""
 
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from tests.e2e.processes import Processes
 pytestmark = pytest.mark.slow
 
 ENTRY_POINTS = {"api": "api", "worker": "worker", "scheduler": "scheduler",
-                "shared.migrate": "migrate"}
+                "shared.migrate": "migrate", "shared.cli": "ms8-jobs"}
+ARGS = {"shared.cli": ("stats",)}  # a command that reads the database
 PRODUCTION = {"MS8_ENV": "production",
               "MS8_API_KEYS": "ops:ops-secret-0123456789abcdef0123456789:read,write"}
 
@@ -32,7 +35,8 @@ async def test_outside_dev_without_database_url_nothing_starts(
     processes: Processes, module: str, tmp_path: Path,
 ) -> None:
     data = tmp_path / "data"
-    proc = processes.start(module, DATABASE_URL="", MS8_DATA_DIR=str(data), **PRODUCTION)
+    proc = processes.start(module, *ARGS.get(module, ()), DATABASE_URL="",
+                           MS8_DATA_DIR=str(data), **PRODUCTION)
     assert await proc.wait_exit() == 2
     record = json.loads(only_line(proc.lines))
     assert (record["event"], record["process"]) == ("cannot start", ENTRY_POINTS[module])
@@ -44,7 +48,8 @@ async def test_outside_dev_without_database_url_nothing_starts(
 async def test_a_bad_url_is_prog_colon_reason_without_the_password(
     processes: Processes, module: str,
 ) -> None:
-    proc = processes.start(module, DATABASE_URL="postgresql://app:hunter2@db:54x2/ms8",
+    proc = processes.start(module, *ARGS.get(module, ()),
+                           DATABASE_URL="postgresql://app:hunter2@db:54x2/ms8",
                            MS8_LOG_FORMAT="console", **PRODUCTION)
     assert await proc.wait_exit() == 2
     line = only_line(proc.lines)
@@ -58,7 +63,8 @@ async def test_a_refused_login_is_a_refusal(
 ) -> None:
     user_part, _, rest = db_url.partition("://")[2].partition("@")
     wrong = f"postgresql://{user_part.split(':')[0]}:wrong-password@{rest}"
-    proc = processes.start(module, DATABASE_URL=wrong, **PRODUCTION)
+    proc = processes.start(module, *ARGS.get(module, ()), DATABASE_URL=wrong,
+                           **PRODUCTION)
     assert await proc.wait_exit() == 2
     refusals = proc.find("cannot start")
     assert len(refusals) == 1, proc.tail()
