@@ -114,3 +114,31 @@ def test_the_guide_names_every_config_file_and_setting() -> None:
                    "numReplicas", "drainingSeconds", "MS8_WORKER_GRACE_SECONDS"):
         assert needed in guide, needed
     assert f"`drainingSeconds` ({config('worker')['deploy']['drainingSeconds']})" in guide
+
+
+def test_the_operations_guide_gives_the_same_stop_times() -> None:
+    """Its table of grace and drain (what a reader copies) says what the files say."""
+    guide = (ROOT / "docs" / "operations.md").read_text()
+    section = guide.split("\n## Stopping: grace and drain\n", 1)[1].split("\n## ", 1)[0]
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    rows = {cells[0]: cells[-2:] for line in section.splitlines() if line.startswith("| ")
+            for cells in [[c.strip() for c in line.strip("|").split("|")]]}
+    for service in SERVICES:
+        assert rows[service] == [services[service]["stop_grace_period"],
+                                 str(config(service)["deploy"]["drainingSeconds"])], service
+
+
+def test_the_railway_guides_table_says_what_each_file_sets() -> None:
+    guide = (ROOT / "docs" / "deploy" / "railway.md").read_text()
+    rows = {cells[0]: cells for line in guide.splitlines() if line.startswith("| ")
+            for cells in [[c.strip() for c in line.strip("|").split("|")]]}
+    for service in SERVICES:
+        deploy = config(service)["deploy"]
+        _, path, _, before, health, replicas, drain = rows[service]
+        assert path == f"`/railway/{service}.json`"
+        assert before == (f"`{deploy['preDeployCommand'][0]}`"
+                          if "preDeployCommand" in deploy else "—")
+        assert health == (f"`{deploy['healthcheckPath']}`"
+                          if "healthcheckPath" in deploy else "—")
+        assert (replicas, drain) == (str(deploy["numReplicas"]),
+                                     f"{deploy['drainingSeconds']} s"), service
