@@ -53,6 +53,9 @@ def _parse_value(raw: str) -> Any:
 async def _with_db(settings: Settings, action: Callable[[Database], Awaitable[None]]) -> None:
     db = await open_database(settings, "cli")
     try:
+        # Through a transaction-mode pooler without MS8_PGBOUNCER its cached statements
+        # would collide mid-command: refused first, naming the fix, as the processes are.
+        await startup.check_pooler(db, sessions=False)
         await action(db)
     finally:
         await db.close()

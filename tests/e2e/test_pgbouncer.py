@@ -100,6 +100,21 @@ async def test_without_the_setting_each_process_refuses_naming_it(
     assert not any("Traceback" in line for line in proc.lines)
 
 
+@pytest.mark.parametrize("command", [["stats"], ["send", "echo", "{}"]])
+async def test_the_operators_command_refuses_too_and_works_with_the_setting(
+    processes: Processes, pooled_url: str, command: list[str],
+) -> None:
+    """``ms8-jobs`` (``python -m shared.cli``) needs no session of its own: the setting
+    alone is enough."""
+    proc = processes.start("shared.cli", *command, DATABASE_URL=pooled_url)
+    assert await proc.wait_exit() == 2
+    assert "set MS8_PGBOUNCER=true" in refusal(proc)
+    assert not any("Traceback" in line for line in proc.lines)
+    proc = processes.start("shared.cli", *command, DATABASE_URL=pooled_url,
+                           MS8_PGBOUNCER="true")
+    assert await proc.wait_exit() == 0, proc.tail()
+
+
 @pytest.mark.parametrize("module", ["api", "worker", "scheduler", "shared.migrate"])
 async def test_the_setting_without_a_direct_url_refuses_listen_through_the_pooler(
     processes: Processes, pooled_url: str, module: str,
