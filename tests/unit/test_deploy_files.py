@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -182,3 +183,18 @@ def test_compose_checks_the_health_of_what_answers_http() -> None:
     assert services["worker"]["depends_on"]["stub"]["condition"] == "service_healthy"
     for name in ("postgres", "stub"):
         assert services[name]["healthcheck"]["test"]
+
+
+def test_the_image_is_slim_and_installs_the_runtime_dependencies_only(tmp_path: Path) -> None:
+    """The requirements the build stage writes, computed as it computes them: the
+    project's dependencies, none of an extra (the embedded PostgreSQL, the dev tools)."""
+    text = (ROOT / "Dockerfile").read_text()
+    assert all(base.endswith("-slim") for base in re.findall(r"^FROM (\S+)", text, re.M))
+    [code] = re.findall(r'^RUN python -c "(.+)" > requirements\.txt', text, re.M)
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    written = subprocess.run(["sh", "-c", f'"{sys.executable}" -c "{code}"'], cwd=tmp_path,
+                             capture_output=True, text=True, check=True).stdout.split("\n")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert [line for line in written if line] == project["dependencies"]
+    extras = {req for reqs in project["optional-dependencies"].values() for req in reqs}
+    assert not extras & set(written)
