@@ -24,7 +24,8 @@ Examples:
 
 ENVIRONMENT = (
     Documented("MS8_API_HOST", "host", "address to listen on",
-               derived="0.0.0.0; 127.0.0.1 in dev unless PORT is given"),
+               derived="0.0.0.0; 127.0.0.1 in dev unless PORT is given (keyless with PORT: "
+               "refused unless set)"),
     Documented("PORT", "port", "port to listen on"),
     Documented("MS8_API_KEYS", "keys", "API keys as name:secret:scopes entries separated by "
                f"';' (scopes read, write; secrets of {MIN_SECRET}+ characters)",

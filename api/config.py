@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from api.hosts import parse_allowed
+from api.hosts import LOOPBACK, parse_allowed
 from shared.settings import SettingsError, env_bool, env_float, env_int, env_str
 
 SCOPES = ("read", "write")
@@ -131,6 +131,13 @@ class ApiSettings:
         # A platform that gives PORT routes to the container from outside: listen there.
         default_host = "0.0.0.0" if not dev or env_str(env, "PORT") else "127.0.0.1"
         host = env_str(env, "MS8_API_HOST", default_host) or ""
+        if not keys and env_str(env, "MS8_API_HOST") is None and host not in LOOPBACK:
+            # A platform deploy that forgot MS8_ENV would otherwise serve anyone, keyless.
+            raise SettingsError(
+                f"the API would listen on {host} (PORT is set) without a key (MS8_ENV=dev, "
+                "no MS8_API_KEYS), open to anyone who reaches it: set MS8_API_KEYS (and "
+                "MS8_ENV=production on a platform), or MS8_API_HOST=127.0.0.1 to stay on "
+                "this machine")
         return cls(
             host=host,
             port=env_int(env, "PORT", 8000, low=0, high=65535),

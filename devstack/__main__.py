@@ -84,6 +84,7 @@ async def run(args: argparse.Namespace) -> int:
         env["DATABASE_URL"] = url
         print(f"devstack | embedded PostgreSQL at {mask_secrets(url)}", flush=True)
     env.setdefault("PORT", str(args.port))
+    env.setdefault("MS8_API_HOST", "127.0.0.1")  # keyless in dev: this machine only
     env["MS8_STUB_PORT"] = str(args.stub_port)
     env.setdefault("MS8_SOURCES", ",".join(
         f"{name}=http://127.0.0.1:{args.stub_port}/{name}" for name in DEFAULT_SOURCE_NAMES))

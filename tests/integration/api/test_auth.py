@@ -96,6 +96,17 @@ def test_the_api_listens_on_every_interface_when_the_platform_gives_a_port(
     assert ApiSettings.from_env({**keys, **env}, dev=dev).host == host
 
 
+def test_a_keyless_api_never_listens_beyond_this_machine_unless_told() -> None:
+    """A platform deploy that forgot MS8_ENV gets PORT and no key: refused, not served."""
+    with pytest.raises(SettingsError, match="without a key") as refused:
+        ApiSettings.from_env({"PORT": "8080"}, dev=True)
+    assert "MS8_API_KEYS" in str(refused.value) and "MS8_API_HOST=127.0.0.1" in str(refused.value)
+    assert ApiSettings.from_env({"PORT": "8080", "MS8_API_HOST": "127.0.0.1"}, dev=True).keys == ()
+    # Chosen explicitly (compose, whose port is published on the host's loopback only).
+    assert ApiSettings.from_env({"PORT": "8080", "MS8_API_HOST": "0.0.0.0"}, dev=True).host == \
+        "0.0.0.0"
+
+
 async def test_read_key_cannot_write(reader: httpx.AsyncClient, db: Database) -> None:
     assert (await reader.get("/jobs")).status_code == 200
     for method, path in [("POST", "/jobs"), ("POST", "/jobs/1/cancel"), ("DELETE", "/jobs/1"),

@@ -66,6 +66,17 @@ def test_production_without_keys_refuses_to_start(db_url: str) -> None:
     assert "MS8_API_KEYS" in result.stderr
 
 
+def test_dev_without_keys_but_given_a_port_refuses_to_start(db_url: str) -> None:
+    env = {**os.environ, "DATABASE_URL": db_url, "MS8_ENV": "dev", "MS8_API_KEYS": "",
+           "PORT": "8080"}
+    env.pop("MS8_API_HOST", None)
+    result = subprocess.run([sys.executable, "-m", "api"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "without a key" in result.stderr and "MS8_API_HOST=127.0.0.1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_sigterm_with_a_stream_open(db_url: str, tmp_path: Path) -> None:
     with api_process({"DATABASE_URL": db_url, **KEYS}, tmp_path / "api.log") as api:
         headers = {"Authorization": f"Bearer {SECRET}"}
