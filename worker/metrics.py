@@ -88,9 +88,22 @@ class WorkerMetrics:
             gauge = self._active[queue] = self.active_jobs.labels(queue)
         return gauge
 
-    def serve(self, port: int, addr: str = "0.0.0.0") -> int:
-        """Start the HTTP endpoint; returns the port (useful when ``port`` is 0)."""
-        self._server, _thread = start_http_server(port, addr=addr, registry=self.registry)
+    def serve(self, port: int, addr: str | None = None) -> int:
+        """Start the HTTP endpoint; returns the port (useful when ``port`` is 0).
+
+        By default on every interface of both families (``::`` is dual-stack on Linux), so
+        a scraper on an IPv6-only private network reaches it too; ``0.0.0.0`` where the
+        machine has no IPv6.
+        """
+        if addr is not None:
+            self._server, _thread = start_http_server(port, addr=addr, registry=self.registry)
+        else:
+            try:
+                self._server, _thread = start_http_server(port, addr="::",
+                                                          registry=self.registry)
+            except OSError:
+                self._server, _thread = start_http_server(port, addr="0.0.0.0",
+                                                          registry=self.registry)
         return int(self._server.server_port)
 
     def close(self) -> None:
