@@ -91,8 +91,22 @@ def _main() -> int:
                               settings.body_timeout_seconds),
     )
     server = Server(config, app.state.ctx)
-    server.run()
+    server.run(sockets=_dual_stack(settings.host, settings.port))
     return 0 if server.started else 1
+
+
+def _dual_stack(host: str, port: int) -> list[socket.socket] | None:
+    """For ``MS8_API_HOST=::``, one socket serving IPv6 and IPv4 alike (an IPv6-only
+    private network and an IPv4 edge proxy both reach it); uvicorn's own ``::`` socket is
+    IPv6 only. ``None``: let uvicorn bind ``host``."""
+    if host.strip("[]") != "::":
+        return None
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    sock.bind(("::", port))
+    sock.set_inheritable(True)
+    return [sock]
 
 
 if __name__ == "__main__":

@@ -77,6 +77,14 @@ def test_dev_without_keys_but_given_a_port_refuses_to_start(db_url: str) -> None
     assert "Traceback" not in result.stderr
 
 
+def test_on_double_colon_it_answers_over_ipv4_and_ipv6(db_url: str, tmp_path: Path) -> None:
+    with api_process({"DATABASE_URL": db_url, **KEYS, "MS8_API_HOST": "::"},
+                     tmp_path / "api.log") as api:
+        port = api.url.rsplit(":", 1)[1]
+        for host in ("127.0.0.1", "[::1]"):
+            assert httpx.get(f"http://{host}:{port}/health/live", timeout=5).status_code == 200
+
+
 def test_sigterm_with_a_stream_open(db_url: str, tmp_path: Path) -> None:
     with api_process({"DATABASE_URL": db_url, **KEYS}, tmp_path / "api.log") as api:
         headers = {"Authorization": f"Bearer {SECRET}"}
