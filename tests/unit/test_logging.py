@@ -39,6 +39,24 @@ def test_json_logs_mask_secret_keys_and_urls(capsys: pytest.CaptureFixture[str])
 
 
 @pytest.mark.usefixtures("restore_logging")
+def test_secrets_stay_masked_on_every_line_and_odd_values_still_render(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Key decisions are remembered between lines, never a value: each line is masked."""
+    configure_logging("test", "info", "json")
+    log = get_logger("t")
+    for secret in ("first-pw", "second-pw"):
+        log.info("again", password=secret, dsn=f"postgresql://u:{secret}@h/db",
+                 note=f"see postgres://u:{secret}@h/db", queue="q")
+    log.info("odd", big=2**70, keys={1: "one"}, when=None)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert not any(secret in line for line in lines for secret in ("first-pw", "second-pw"))
+    assert json.loads(lines[1])["note"] == "see postgres://u:***@h/db"
+    assert json.loads(lines[1])["queue"] == "q"
+    odd = json.loads(lines[2])
+    assert odd["big"] == 2**70 and odd["keys"] == {"1": "one"} and odd["when"] is None
+
+
+@pytest.mark.usefixtures("restore_logging")
 def test_http_requests_are_not_a_log_line_each(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("test", "info", "json")
     logging.getLogger("httpx").info('HTTP Request: GET http://source/user-roles/1 "200 OK"')
