@@ -2,7 +2,8 @@
 
 NOTIFY is a hint, never the only path: the connection is health-checked with a cheap
 query under a timeout, a lost one is re-opened with backoff (cut short when the
-process's outage watch sees the database back, ``shared.outage``) and re-LISTENed, and every
+process's outage watch sees the database back, ``shared.outage``; the retrying is
+``shared.service``'s) and re-LISTENed, and every
 (re)connection calls ``on_connect`` so that the owner fetches once to catch up on what it
 missed while deaf.
 
@@ -19,21 +20,18 @@ import contextlib
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-import asyncpg
-
-from shared.backoff import Backoff
 from shared.channels import decode_payload
 from shared.conn import Conn
-from shared.db import Database, is_connection_error
-from shared.logging import get_logger, mask_secrets
-from shared.tasks import cancel_and_wait
+from shared.db import Database
+from shared.logging import get_logger
+from shared.service import Service
 
 log = get_logger(__name__)
 
 Handler = Callable[[str, dict[str, Any]], None]
 
 
-class Listener:
+class Listener(Service):
     """Deliver notifications of ``channels`` (short names, e.g. "wakeup") to ``on_notify``.
 
     ``on_notify(channel, payload)`` runs in the event loop and must not block.
@@ -51,61 +49,48 @@ class Listener:
         health_timeout: float = 3.0,
         max_backoff: float = 10.0,
     ) -> None:
-        self._db = db
+        super().__init__(db, "listener", first=0.1, cap=max_backoff,
+                         db_error="listener connection lost")
         self._channels = {db.channels.name(c): c for c in channels}
         self._on_notify = on_notify
         self._on_connect = on_connect
         self._health_interval = health_interval
         self._health_timeout = health_timeout
-        self._max_backoff = max_backoff
         self._conn: Conn | None = None
-        self._task: asyncio.Task[None] | None = None
         self._lost = asyncio.Event()
         self.listening = asyncio.Event()
         self.reconnects = 0
 
     async def start(self) -> None:
         """Start listening in the background; returns once the first LISTEN succeeded."""
-        self._task = asyncio.create_task(self._run(), name="listener")
+        await super().start()
         waiter = asyncio.create_task(self.listening.wait())
+        ended = asyncio.create_task(self.finished())
         try:
-            done, _ = await asyncio.wait({waiter, self._task},
-                                         return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({waiter, ended}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            waiter.cancel()
-        if self._task in done:
-            self._task.result()  # re-raise what stopped it
+            for task in (waiter, ended):
+                task.cancel()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        await cancel_and_wait(task)
+        await super().stop()
+        self.listening.clear()
         await self._close()
 
-    async def _run(self) -> None:
-        backoff = Backoff(0.1, self._max_backoff)
-        while True:
-            try:
-                await self._connect()
-                backoff.reset()
-                await self._watch()
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                if is_connection_error(error):
-                    self._db.outage.report("listener", error)
-                else:
-                    if not isinstance(error, asyncpg.PostgresError):
-                        log.exception("listener failed unexpectedly")
-                    log.warning("listener connection lost", error=mask_secrets(str(error)),
-                                retry_in=round(backoff.delay, 2))
-            self.listening.clear()
-            await self._close()
-            await self._db.outage.pause(backoff.next())
-            self.reconnects += 1
+    async def run(self) -> None:
+        """Listen, then health-check the connection until it is lost."""
+        await self._connect()
+        self.backoff.reset()
+        await self._watch()
+
+    async def failed(self, error: Exception) -> None:
+        self.listening.clear()
+        await self._close()
+        self.reconnects += 1
 
     async def _connect(self) -> None:
         self._lost.clear()
-        conn = await self._db.connect_direct()
+        conn = await self.db.connect_direct()
         self._conn = conn
         conn.add_termination_listener(lambda _conn: self._lost.set())
         for channel in self._channels:
@@ -123,7 +108,7 @@ class Listener:
                 await asyncio.wait_for(self._lost.wait(), self._health_interval)
             if self._lost.is_set() or self._conn.is_closed():
                 raise ConnectionError("listener connection closed")
-            await self._conn.fetchval(self._db.queries.ping, timeout=self._health_timeout)
+            await self._conn.fetchval(self.db.queries.ping, timeout=self._health_timeout)
 
     def _deliver(self, _conn: Any, _pid: int, channel: str, payload: object) -> None:
         short = self._channels.get(channel)
@@ -136,5 +121,5 @@ class Listener:
 
     async def _close(self) -> None:
         conn, self._conn = self._conn, None
-        await self._db.close_direct(conn)
+        await self.db.close_direct(conn)
 
