@@ -7,9 +7,10 @@ When nothing else runs, there is nothing to wait for: the runner ``nudge``s and 
 flush is immediate.
 
 A result is never lost to a database outage: a flush that fails on a connection error
-keeps its results and is retried with backoff until it goes through (each statement
-only touches jobs that are still active and held by this worker, so repeating one whose
-reply was lost is harmless). The jobs stay in the worker's heartbeat meanwhile.
+keeps its results and is retried with backoff (``shared.service``) until it goes
+through (each statement only touches jobs that are still active and held by this
+worker, so repeating one whose reply was lost is harmless). The jobs stay in the
+worker's heartbeat meanwhile.
 
 A result the database refuses because of what it holds (``caused_by_result``: an output
 with a NUL character, which jsonb cannot store) is found by retrying the batch one by
@@ -32,6 +33,7 @@ whether our report committed before the reply was lost or the job was reclaimed)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -43,6 +45,7 @@ from shared.backoff import Backoff
 from shared.db import Database, is_connection_error
 from shared.logging import get_logger, mask_secrets
 from shared.queue import Failure, Job
+from shared.service import Loop, RetryLater
 
 log = get_logger(__name__)
 
@@ -65,7 +68,7 @@ def caused_by_result(error: BaseException) -> bool:
     return isinstance(state, str) and state[:2] in ("22", "54")
 
 
-class Completer:
+class Completer(Loop):
     """Batches completions and failures of one worker's jobs."""
 
     def __init__(
@@ -74,7 +77,7 @@ class Completer:
         on_retry: Callable[[Job, datetime], None] | None = None,
         on_batch: Callable[[int], None] | None = None,
     ) -> None:
-        self._db = db
+        super().__init__(db, "completer", interval=None, first=0.05, cap=5.0)
         self._worker_id = worker_id
         self._window = window
         self._max_batch = max_batch
@@ -85,7 +88,6 @@ class Completer:
         self._completions: dict[int, _Item] = {}
         self._failures: dict[int, _Item] = {}
         self._give_backs: dict[int, _Item] = {}  # (job, Failure saying why)
-        self._wake = asyncio.Event()
         self._now = asyncio.Event()
         self._empty = asyncio.Event()
         self._empty.set()
@@ -132,40 +134,35 @@ class Completer:
 
     def _added(self) -> None:
         self._empty.clear()
-        self._wake.set()
+        self.wake()
         if len(self) >= self._max_batch:
             self._now.set()
 
     def _kinds(self) -> tuple[dict[int, _Item], ...]:
         return (self._completions, self._failures, self._give_backs)
 
-    async def run(self) -> None:
-        """Flush in the background until cancelled. Results already pending go out at
-        once: a restarted loop (it crashed mid-flush, say) owes them a flush."""
-        backoff = Backoff(0.05, 5.0)
-        if len(self):
-            self._wake.set()
+    async def work(self) -> None:
+        """Flush what is pending: after the window, or at once when nudged (or when the
+        batch is full). Results left pending when this fails go out at the retry."""
+        if not len(self):
+            return
+        if self._window > 0 and not self._now.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._now.wait(), self._window)
+        self._now.clear()
+        flushed = await self.flush_once()
+        if len(self):  # more than one batch, or a retry: no window for them
             self._now.set()
-        while True:
-            await self._wake.wait()
-            if self._window > 0 and not self._now.is_set():
-                try:
-                    await asyncio.wait_for(self._now.wait(), self._window)
-                except TimeoutError:
-                    pass
-            self._wake.clear()
-            self._now.clear()
-            if await self.flush_once():
-                backoff.reset()
-            else:
-                await self._db.outage.pause(backoff.next())
-            if len(self):
-                self._wake.set()
-                self._now.set()
+            self.wake()
+        if not flushed:
+            raise RetryLater()  # reported (or logged) by the flush
+
+    async def failed(self, error: Exception) -> None:
+        self._now.set()  # what is pending goes out as soon as the pause is over
 
     async def drain(self, timeout: float) -> bool:
         """Flush everything, retrying for at most ``timeout`` seconds; True when all went.
-        Call it once ``run`` is cancelled (at shutdown)."""
+        Call it once the loop is stopped (at shutdown)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         backoff = Backoff(0.05, 2.0)
@@ -197,7 +194,7 @@ class Completer:
             saved = await self._send(completions, failures, give_backs)
         except Exception as error:
             if is_connection_error(error):
-                self._db.outage.report("completer", error)
+                self.db.outage.report("completer", error)
                 return False
             if not caused_by_result(error):
                 log.warning("results not saved, will retry", pending=len(self),
@@ -217,20 +214,20 @@ class Completer:
         async with asyncio.timeout(self._db_timeout):
             if completions:
                 completed = set(await queue.complete_many(
-                    self._db, [(job.id, output) for job, output in completions],
+                    self.db, [(job.id, output) for job, output in completions],
                     worker_id=self._worker_id))
                 for job, _ in completions:
                     saved[job.id] = "completed" if job.id in completed else LOST
             if failures:
                 results = await queue.fail_many(
-                    self._db, [failure for _, failure in failures], worker_id=self._worker_id)
+                    self.db, [failure for _, failure in failures], worker_id=self._worker_id)
                 self._retried(failures, results)
                 states = {result.id: result.state for result in results}
                 for job, _ in failures:
                     saved[job.id] = states.get(job.id, LOST)
             if give_backs:
                 given = {r.id: r.result.state for r in await queue.give_back_jobs(
-                    self._db, self._worker_id,
+                    self.db, self._worker_id,
                     [(job.id, why.message) for job, why in give_backs])}
                 for job, _ in give_backs:
                     state = given.get(job.id)

@@ -26,68 +26,53 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-from shared.backoff import Backoff
 from shared.conn import Conn
-from shared.db import Database, is_connection_error
-from shared.logging import get_logger, mask_secrets
-from shared.tasks import cancel_and_wait
+from shared.db import Database
+from shared.logging import get_logger
+from shared.service import Service
 
 log = get_logger(__name__)
 
 RETRY_SECONDS = 1.0  # between tries of a lock held by another session
 
 
-class SessionLock:
+class SessionLock(Service):
     def __init__(
         self, db: Database, worker_id: str, *, check_seconds: float,
         on_held: Callable[[], None] | None = None,
     ) -> None:
-        self._db = db
+        super().__init__(db, "session lock", first=0.1, cap=5.0, db_error="session lock lost")
         self._worker_id = worker_id
         self._check_seconds = check_seconds
         self._on_held = on_held
         self._conn: Conn | None = None
-        self._task: asyncio.Task[None] | None = None
         self.held = asyncio.Event()
         self.sessions = 0
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="session-lock")
-
     async def stop(self) -> None:
         """Release the lock (by ending the session) and stop."""
-        task, self._task = self._task, None
-        await cancel_and_wait(task)
+        await super().stop()
         await self._close()
 
-    async def _run(self) -> None:
-        backoff = Backoff(0.1, 5.0)
-        while True:
-            lost = asyncio.Event()
-            try:
-                conn = await self._db.connect_direct()
-                self._conn = conn
-                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
-                await conn.fetchrow(self._db.queries.lock_session, "1s",
-                                    f"ms8-jobs worker {self._worker_id}"[:63])
-                await self._acquire(conn, lost)
-                backoff.reset()
-                await self._hold(conn, lost)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                if is_connection_error(error):
-                    self._db.outage.report("session lock", error)
-                else:
-                    log.warning("session lock lost", error=mask_secrets(str(error)),
-                                retry_in=round(backoff.delay, 2))
-            self.held.clear()
-            await self._close()
-            await self._db.outage.pause(backoff.next())
+    async def run(self) -> None:
+        """Connect, take the lock, and hold it until the connection is lost."""
+        lost = asyncio.Event()
+        conn = await self.db.connect_direct()
+        self._conn = conn
+        conn.add_termination_listener(lambda _conn: lost.set())
+        await conn.fetchrow(self.db.queries.lock_session, "1s",
+                            f"ms8-jobs worker {self._worker_id}"[:63])
+        await self._acquire(conn, lost)
+        self.backoff.reset()
+        await self._hold(conn, lost)
+
+    async def failed(self, error: Exception) -> None:
+        self.held.clear()
+        await self._close()
 
     async def _acquire(self, conn: Conn, lost: asyncio.Event) -> None:
         said = False
-        while not await conn.fetchval(self._db.queries.worker_lock, self._worker_id):
+        while not await conn.fetchval(self.db.queries.worker_lock, self._worker_id):
             if not said:
                 said = True
                 log.warning("session lock held by another session (a previous one of this "
@@ -105,7 +90,7 @@ class SessionLock:
         """Ping every check interval until the connection is lost."""
         while True:
             await self._wait(lost, self._check_seconds)
-            await conn.fetchval(self._db.queries.ping, timeout=self._check_seconds + 5)
+            await conn.fetchval(self.db.queries.ping, timeout=self._check_seconds + 5)
 
     async def _wait(self, lost: asyncio.Event, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -116,4 +101,4 @@ class SessionLock:
 
     async def _close(self) -> None:
         conn, self._conn = self._conn, None
-        await self._db.close_direct(conn)
+        await self.db.close_direct(conn)

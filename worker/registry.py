@@ -21,49 +21,42 @@ import orjson
 from shared.conn import Conn
 from shared.db import Database, is_connection_error
 from shared.logging import get_logger, mask_secrets
+from shared.service import Loop
 
 log = get_logger(__name__)
 
 
-class Registration:
-    """This worker's row in the registry."""
+class Registration(Loop):
+    """This worker's row in the registry, touched every ``interval`` (a failed touch is
+    tried again after a backoff shorter than half the interval)."""
 
     def __init__(
         self, db: Database, worker_id: str, queues: Mapping[str, int], *, interval: float,
         db_timeout: float, session_lock: bool = False,
     ) -> None:
-        self._db = db
+        super().__init__(db, "registry", interval=interval, immediate=False,
+                         first=min(1.0, interval / 2), cap=interval / 2)
         self._worker_id = worker_id
         self._queues = dict(queues)
-        self._interval = interval
         self._db_timeout = db_timeout
         self._session_lock = session_lock
 
     async def register(self) -> None:
         """Write (or refresh) the row; raises when the database cannot be reached."""
         async with asyncio.timeout(self._db_timeout):
-            await self._db.pool.fetchrow(
-                self._db.queries.upsert_worker, self._worker_id, socket.gethostname(),
+            await self.db.pool.fetchrow(
+                self.db.queries.upsert_worker, self._worker_id, socket.gethostname(),
                 os.getpid(), orjson.dumps(self._queues).decode(), sum(self._queues.values()),
                 self._session_lock)
 
-    async def run(self) -> None:
-        """Refresh the row every interval until cancelled; outages are only logged."""
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.register()
-            except Exception as error:
-                if not is_connection_error(error):
-                    log.exception("registry update failed")
-                else:
-                    self._db.outage.report("registry", error)
+    async def work(self) -> None:
+        await self.register()
 
     async def deregister(self, timeout: float | None = None) -> bool:
         """Delete the row; False when the database could not be reached in time."""
         try:
             async with asyncio.timeout(self._db_timeout if timeout is None else timeout):
-                await self._db.pool.fetchval(self._db.queries.delete_worker, self._worker_id)
+                await self.db.pool.fetchval(self.db.queries.delete_worker, self._worker_id)
         except Exception as error:
             if not is_connection_error(error):
                 raise

@@ -33,38 +33,34 @@ from typing import Any
 
 import asyncpg
 
-from shared.backoff import Backoff
 from shared.conn import Conn
-from shared.db import Database, is_connection_error
-from shared.logging import get_logger, mask_secrets
-from shared.tasks import cancel_and_wait
+from shared.db import Database
+from shared.logging import get_logger
+from shared.service import Service
 from worker.maintenance.service import MaintenanceService, Task
 
 log = get_logger(__name__)
 
 
-class _Leader:
-    """What both kinds of leadership share: the state, its log lines, start and stop."""
+class _Leader(Service):
+    """What both kinds of leadership share: the state, its log lines, and stepping down
+    when stopped."""
 
-    def __init__(self, worker_id: str, on_change: Callable[[bool], None] | None) -> None:
+    def __init__(
+        self, db: Database, worker_id: str, on_change: Callable[[bool], None] | None,
+    ) -> None:
+        super().__init__(db, "maintenance leadership", first=0.2, cap=10.0,
+                         db_error="maintenance leadership interrupted")
         self._worker_id = worker_id
         self._on_change = on_change
-        self._task: asyncio.Task[None] | None = None
         self.is_leader = False
         self.elected = asyncio.Event()
         self.terms = 0
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._campaign(), name="leadership")
-
     async def stop(self) -> None:
         """Step down (so that another worker takes over at once) and stop campaigning."""
-        task, self._task = self._task, None
-        await cancel_and_wait(task)
+        await super().stop()
         self._set_leader(False)
-
-    async def _campaign(self) -> None:
-        raise NotImplementedError
 
     def _set_leader(self, leading: bool) -> None:
         if leading == self.is_leader:
@@ -89,47 +85,38 @@ class Leadership(_Leader):
         lead: Callable[[Conn], Coroutine[Any, Any, None]], wait_seconds: float = 60.0,
         on_change: Callable[[bool], None] | None = None,
     ) -> None:
-        super().__init__(worker_id, on_change)
-        self._db = db
+        super().__init__(db, worker_id, on_change)
         self._lead = lead
         self._wait_ms = max(int(wait_seconds * 1000), 1)
         self._conn: Conn | None = None
 
-    async def _campaign(self) -> None:
-        backoff = Backoff(0.2, 10.0)
-        while True:
-            lost = asyncio.Event()
-            try:
-                conn = await asyncio.wait_for(
-                    self._db.connect_direct(), self._db.settings.connect_timeout + 1)
-                self._conn = conn
-                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
-                await conn.fetchrow(
-                    self._db.queries.lock_session, f"{self._wait_ms}ms",
-                    f"ms8-jobs leader {self._worker_id}"[:63])
-                await self._acquire(conn)
-                backoff.reset()
-                self._set_leader(True)
-                await self._hold(conn, lost)
-                raise ConnectionError("the leader's connection was lost")
-            except asyncio.CancelledError:
-                await self._close(graceful=True)
-                raise
-            except Exception as error:
-                if is_connection_error(error):
-                    self._db.outage.report("maintenance leadership", error)
-                else:
-                    if not isinstance(error, asyncpg.PostgresError):
-                        log.exception("maintenance leadership failed unexpectedly")
-                    log.warning("maintenance leadership interrupted",
-                                error=mask_secrets(str(error)), retry_in=round(backoff.delay, 2))
-                await self._close(graceful=False)
-            await self._db.outage.pause(backoff.next())
+    async def run(self) -> None:
+        """Campaign: connect, wait for the lock, lead until the connection is lost."""
+        lost = asyncio.Event()
+        try:
+            conn = await asyncio.wait_for(
+                self.db.connect_direct(), self.db.settings.connect_timeout + 1)
+            self._conn = conn
+            conn.add_termination_listener(lambda _conn: lost.set())
+            await conn.fetchrow(
+                self.db.queries.lock_session, f"{self._wait_ms}ms",
+                f"ms8-jobs leader {self._worker_id}"[:63])
+            await self._acquire(conn)
+            self.backoff.reset()
+            self._set_leader(True)
+            await self._hold(conn, lost)
+            raise ConnectionError("the leader's connection was lost")
+        except asyncio.CancelledError:
+            await self._close(graceful=True)
+            raise
+
+    async def failed(self, error: Exception) -> None:
+        await self._close(graceful=False)
 
     async def _acquire(self, conn: Conn) -> None:
         while True:
             try:
-                await conn.fetchval(self._db.queries.leader_acquire, self._db.schema)
+                await conn.fetchval(self.db.queries.leader_acquire, self.db.schema)
                 return
             except asyncpg.LockNotAvailableError:
                 continue  # lock_timeout: the connection works; keep waiting
@@ -158,10 +145,10 @@ class Leadership(_Leader):
         if graceful and was_leader:
             try:
                 await asyncio.wait_for(
-                    conn.fetchval(self._db.queries.leader_release, self._db.schema), 2)
+                    conn.fetchval(self.db.queries.leader_release, self.db.schema), 2)
             except Exception:
                 conn.terminate()
-        await self._db.close_direct(conn)
+        await self.db.close_direct(conn)
 
 
 class PassLeadership(_Leader):
@@ -171,26 +158,19 @@ class PassLeadership(_Leader):
         self, db: Database, worker_id: str, *, service: MaintenanceService,
         on_change: Callable[[bool], None] | None = None,
     ) -> None:
-        super().__init__(worker_id, on_change)
-        self._db = db
+        super().__init__(db, worker_id, on_change)
         self._service = service
 
-    async def _campaign(self) -> None:
-        backoff = Backoff(0.2, 10.0)
-        while True:
-            try:
-                await self._service.run(self._execute)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                self._set_leader(False)
-                log.warning("maintenance pass failed", error=mask_secrets(str(error)),
-                            retry_in=round(backoff.delay, 2))
-                await backoff.sleep()
+    async def run(self) -> None:
+        """Run the maintenance schedule, each task trying for the pass lock."""
+        await self._service.run(self._execute)
+
+    async def failed(self, error: Exception) -> None:
+        self._set_leader(False)
 
     async def _execute(self, task: Task) -> tuple[int, bool] | None:
-        async with self._db.pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval(self._db.queries.leader_try_pass, self._db.schema):
+        async with self.db.pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval(self.db.queries.leader_try_pass, self.db.schema):
                 self._set_leader(False)
                 return None
             self._set_leader(True)

@@ -36,8 +36,9 @@ def crash_once(original: Callable[..., Awaitable[Any]]) -> tuple[Callable[..., A
 
 
 def restarted(runner: Runner, name: str) -> bool:
-    task = runner._tasks.get(name)
-    return task is not None and not task.done()
+    """The service saw the crash and runs again."""
+    service = runner.services[name]
+    return service.failures == 1 and service.running
 
 
 async def state_of(db: Database, job_id: int) -> str:
