@@ -11,6 +11,9 @@ send each fire time. There is no leader: the claim is what guarantees once.
                  │   ▼
       lost / resync timer / failed firing ─► full sync (retried with backoff)
 
+The sync, the resync timer and the pruning of old firings are ``shared.service`` loops:
+a connection error goes to the outage watch and the pass is retried with backoff.
+
 A *full sync* reloads every schedule (adds, re-times and removes timers) and then runs a
 catch-up pass: each enabled schedule's latest fire time, if it is inside the grace window
 and not fired yet, is fired now. It runs after every (re)connection of the listener — so
@@ -27,7 +30,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -35,11 +37,11 @@ from scheduler.firing import Firer
 from scheduler.settings import SchedulerSettings
 from scheduler.trigger import ScheduleTrigger
 from shared import queue
-from shared.backoff import Backoff
-from shared.db import Database, is_connection_error
+from shared.db import Database
 from shared.listener import Listener
-from shared.logging import get_logger, mask_secrets
+from shared.logging import get_logger
 from shared.queue import NotFound, Schedule
+from shared.service import Loop
 
 log = get_logger("scheduler")
 
@@ -68,8 +70,16 @@ class SchedulerService:
         self._loaded: dict[str, tuple[str, str]] = {}
         self._pending: set[str] = set()
         self._full_sync = False
-        self._wake = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        # Syncs when asked (a notification, a (re)connection, a failed firing, the resync).
+        self._sync = Loop(db, "schedule sync", interval=None, immediate=False,
+                          first=0.2, cap=10.0, work=self._sync_pass,
+                          db_error="schedule sync failed; retrying")
+        # The safety net for a notification that never came.
+        self._resync = Loop(db, "schedule resync", interval=settings.resync_seconds,
+                            immediate=False, first=0.2, cap=10.0, work=self._request_resync)
+        self._pruner = Loop(db, "firing pruning", interval=settings.prune_seconds,
+                            first=1.0, cap=settings.prune_seconds, work=self._prune,
+                            db_error="pruning firings failed")
         self._in_flight: set[asyncio.Task[Any]] = set()
         self.synced = asyncio.Event()  # set after each full sync (tests wait on it)
         self.syncs = 0
@@ -88,19 +98,15 @@ class SchedulerService:
         runs in the background, and waits for the database if it is not there)."""
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
         self._timers.start()
-        self._tasks = [asyncio.create_task(self._sync_loop(), name="schedule sync"),
-                       asyncio.create_task(self._housekeeping(), name="schedule housekeeping")]
+        for loop in (self._sync, self._resync, self._pruner):
+            await loop.start()
         await self._listener.start()
         log.info("scheduler started", grace_seconds=self._settings.grace_seconds)
 
     async def stop(self) -> None:
         await self._listener.stop()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        for loop in (self._sync, self._resync, self._pruner):
+            await loop.stop()
         if self._timers.running:
             self._timers.shutdown(wait=False)
         # A firing in flight either commits (its job exists) or rolls back (still due).
@@ -110,7 +116,7 @@ class SchedulerService:
 
     def request_full_sync(self) -> None:
         self._full_sync = True
-        self._wake.set()
+        self._sync.wake()
 
     # ------------------------------------------------------------------ notifications
 
@@ -118,38 +124,28 @@ class SchedulerService:
         name = payload.get("name")
         if isinstance(name, str):
             self._pending.add(name)
-            self._wake.set()
+            self._sync.wake()
 
     async def _on_connect(self) -> None:
         self.request_full_sync()
 
     # ------------------------------------------------------------------ syncing
 
-    async def _sync_loop(self) -> None:
-        backoff = Backoff(0.2, 10.0)
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            full, names = self._full_sync, self._pending
-            self._full_sync, self._pending = False, set()
-            try:
-                if full:
-                    await self._sync_all()
-                else:
-                    for name in sorted(names):
-                        await self._reload(name)
-                backoff.reset()
-            except Exception as error:
-                if is_connection_error(error) or isinstance(error, asyncpg.PostgresError):
-                    log.warning("schedule sync failed; retrying", error=mask_secrets(str(error)),
-                                retry_in=round(backoff.delay, 2))
-                else:
-                    log.exception("schedule sync failed; retrying",
-                                  retry_in=round(backoff.delay, 2))
-                self._full_sync = self._full_sync or full
-                self._pending |= names
-                await backoff.sleep()
-                self._wake.set()
+    async def _sync_pass(self) -> None:
+        """Reload what was asked for: every schedule, or the ones named by notifications;
+        what failed is asked for again (the retry comes after the loop's backoff)."""
+        full, names = self._full_sync, self._pending
+        self._full_sync, self._pending = False, set()
+        try:
+            if full:
+                await self._sync_all()
+            else:
+                for name in sorted(names):
+                    await self._reload(name)
+        except Exception:
+            self._full_sync = self._full_sync or full
+            self._pending |= names
+            raise
 
     async def _sync_all(self) -> None:
         schedules = await asyncio.wait_for(
@@ -209,29 +205,14 @@ class SchedulerService:
         finally:
             self._in_flight.discard(task)
 
-    async def _housekeeping(self) -> None:
-        """The resync safety net, and pruning of old firings."""
-        settings = self._settings
-        loop = asyncio.get_running_loop()
-        next_prune = loop.time()
-        next_resync = loop.time() + settings.resync_seconds
-        while True:
-            await asyncio.sleep(max(0.01, min(next_prune, next_resync) - loop.time()))
-            if loop.time() >= next_prune:
-                next_prune = loop.time() + settings.prune_seconds
-                await self._prune()
-            if loop.time() >= next_resync:
-                next_resync = loop.time() + settings.resync_seconds
-                self.request_full_sync()
+    async def _request_resync(self) -> None:
+        self.request_full_sync()
 
     async def _prune(self) -> None:
+        """Delete firings older than their retention."""
         cutoff = self._clock() - timedelta(seconds=self._settings.firing_retention_seconds)
-        try:
-            pruned = await asyncio.wait_for(
-                queue.prune_firings(self._db, cutoff), self._settings.db_timeout_seconds)
-        except Exception as error:
-            log.warning("pruning firings failed", error=mask_secrets(str(error)))
-            return
+        pruned = await asyncio.wait_for(
+            queue.prune_firings(self._db, cutoff), self._settings.db_timeout_seconds)
         if pruned:
             log.info("old firings pruned", count=pruned)
 
