@@ -10,6 +10,7 @@ field count and time, and the time its body may take (``api/protocol.py``).
 from __future__ import annotations
 
 import contextlib
+import gc
 import signal
 import socket
 import sys
@@ -91,6 +92,12 @@ def _main() -> int:
                               settings.body_timeout_seconds),
     )
     server = Server(config, app.state.ctx)
+    # What start made (modules, routes, schemas) lives as long as the process: out of the
+    # collector's sight, a full collection, which the thousands of objects of a many-jobs
+    # request bring about, walks only what requests made (about a third of such a
+    # request's CPU went to walking the rest).
+    gc.collect()
+    gc.freeze()
     server.run(sockets=_dual_stack(settings.host, settings.port))
     return 0 if server.started else 1
 
