@@ -4,8 +4,9 @@
 few fields each, and walking every item through the JSON Schema validator and then
 ``JobSpec.of`` cost ~25 µs a job, most of the request. ``prepared`` recognises the
 common shape — every job only ``queue``, ``data`` and ``priority``, nothing unusual in
-them — checks exactly what the schema and the core would, and builds the ``JobSpec``s
-directly (~2 µs a job).
+them — checks exactly what the schema and the core would, and hands the jobs on as the
+core's ``PlainJobs`` (three lists, no object per job), which ``core.send_plain`` copies
+in with their queues' defaults (about 0.6 µs a job here, 5 µs for the whole request).
 
 It only ever says yes to a body that the generic path accepts, with the same jobs as a
 result; anything else, valid or not, gets ``None`` and goes the generic way, which gives
@@ -39,7 +40,7 @@ _NUL_ESCAPE = b"\\u0000"
 class Prepared:
     """A many-jobs body already turned into the core's jobs."""
 
-    specs: list[core.JobSpec]
+    jobs: core.PlainJobs
 
 
 def prepared(ctx: ApiContext, raw: bytes, value: Any) -> Prepared | None:
@@ -50,21 +51,32 @@ def prepared(ctx: ApiContext, raw: bytes, value: Any) -> Prepared | None:
     jobs = value.get("jobs")
     if type(jobs) is not list or not 1 <= len(jobs) <= max_jobs:
         return None
-    specs = []
-    spec = core.JobSpec.plain
+    queues: list[str] = []
+    data_json: list[str] = []
+    priorities: list[int] = []
+    add_queue, add_data, add_priority = queues.append, data_json.append, priorities.append
+    checked: set[str] = set()  # the names already matched: a request names few queues
+    fields = _FIELDS.issuperset
     dumps = orjson.dumps
+    max_bytes = limits.MAX_DATA_BYTES
     for item in jobs:
-        if type(item) is not dict or not _FIELDS.issuperset(item):
+        if type(item) is not dict or not fields(item):
             return None
         queue = item.get("queue")
-        if type(queue) is not str or not _QUEUE.fullmatch(queue):
+        if type(queue) is not str:
             return None
+        if queue not in checked:
+            if not _QUEUE.fullmatch(queue):
+                return None
+            checked.add(queue)
         priority = item.get("priority", 0)
         if type(priority) is not int or not _LOW <= priority <= _HIGH:
             return None  # floats such as 2.0 and booleans take the generic path
         data = item.get("data")
-        data_json = dumps({} if data is None else data)
-        if len(data_json) > limits.MAX_DATA_BYTES:
+        encoded = dumps({} if data is None else data)
+        if len(encoded) > max_bytes:
             return None
-        specs.append(spec(queue, data_json.decode(), priority))
-    return Prepared(specs)
+        add_queue(queue)
+        add_data(encoded.decode())
+        add_priority(priority)
+    return Prepared(core.PlainJobs(queues, data_json, priorities))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from starlette.responses import Response
 
 from api import bulk, cursor, idempotent, rfc3339, wire
@@ -63,15 +64,30 @@ async def send_job(call: Call) -> Response:
 
 async def send_jobs(call: Call) -> Response:
     if isinstance(call.prepared, bulk.Prepared):  # the common shape, checked on the way in
-        specs = call.prepared.specs
-    else:
-        specs = [job_spec(item, f"jobs[{i}].") for i, item in enumerate(call.body["jobs"])]
+        return await _send_plain(call, call.prepared.jobs)
+    specs = [job_spec(item, f"jobs[{i}].") for i, item in enumerate(call.body["jobs"])]
     warnings = await call.ctx.served.warnings(spec.queue for spec in specs)
 
     async def work(conn: Conn | None) -> tuple[int, Any]:
         results = await core.send_many(call.ctx.db, specs, conn=conn)
         status = 201 if any(r.created for r in results) else 200
         return status, with_warnings({"jobs": [sent(r) for r in results]}, warnings)
+
+    return await idempotent.respond(call, work, lambda _body: None)
+
+
+_CREATED = '{"id":%d,"created":true}'
+
+
+async def _send_plain(call: Call, jobs: core.PlainJobs) -> Response:
+    """Jobs of their queues' policies: all created, so the reply's list is one format of
+    the ids (as orjson writes ``sent``'s dicts, for a fraction of the cost)."""
+    warnings = await call.ctx.served.warnings(set(jobs.queues))
+
+    async def work(conn: Conn | None) -> tuple[int, Any]:
+        ids = await core.send_plain(call.ctx.db, jobs, conn=conn)
+        listed = orjson.Fragment(f"[{','.join([_CREATED] * len(ids)) % tuple(ids)}]")
+        return 201, with_warnings({"jobs": listed}, warnings)
 
     return await idempotent.respond(call, work, lambda _body: None)
 

@@ -93,8 +93,10 @@ from shared.queue.send import (
     SCHEDULE_JOB_OPTIONS,
     SEND_OPTIONS,
     JobSpec,
+    PlainJobs,
     send,
     send_many,
+    send_plain,
     send_spec,
 )
 from shared.queue.stats import Stat, queue_stats
@@ -104,7 +106,8 @@ from shared.queue.window import Window
 
 __all__ = [
     "ALL_STATES", "FINISHED_STATES", "WAITING_STATES", "Batch", "BatchTotals", "FailResult",
-    "Failure", "InvalidInput", "InvalidState", "Job", "JobSpec", "NotFound", "QueueError",
+    "Failure", "InvalidInput", "InvalidState", "Job", "JobSpec", "NotFound", "PlainJobs",
+    "QueueError",
     "QueuePolicy", "Reclaimed", "Sent", "SingletonTaken", "cancel", "cancel_job", "cancel_waiting",
     "complete", "delete_job", "retry_job",
     "complete_many", "count_jobs", "create_batch", "create_queue", "declare_queue", "delete",
@@ -114,7 +117,8 @@ __all__ = [
     "heartbeat", "list_batches", "list_jobs", "list_queues", "next_start_after",
     "pause_queue", "prune_history", "reclaim_lost_jobs", "redrive", "release",
     "release_orphans", "resume", "resume_queue", "seal_batch", "send", "Stat", "queue_stats",
-    "SendCoalescer", "send_batch", "send_many", "send_spec", "set_progress", "take_back_jobs",
+    "SendCoalescer", "send_batch", "send_many", "send_plain", "send_spec", "set_progress",
+    "take_back_jobs",
     "update_queue",
     "JobWatcher", "wait_for_end",
     # the fleet, and the rules every front end checks input against

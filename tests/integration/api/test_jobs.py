@@ -64,6 +64,30 @@ async def test_send_many(client: httpx.AsyncClient, db: Database) -> None:
     assert (await core.get_job(db, results[0]["id"])).data == {"n": 1}
 
 
+async def test_send_many_of_the_common_shape_by_copy(client: httpx.AsyncClient,
+                                                     db: Database) -> None:
+    """Enough jobs of only queue, data and priority for the COPY: every one created, the
+    ids in request order, the reply replayed as it was."""
+    jobs = [{"queue": "wide" if i % 2 else "far", "data": {"i": i}, "priority": i % 3}
+            for i in range(600)]
+    headers = {"Idempotency-Key": "wide-1"}
+    response = await client.post("/jobs/bulk", json={"jobs": jobs}, headers=headers)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert all(r["created"] is True and set(r) == {"id", "created"} for r in body["jobs"])
+    ids = [r["id"] for r in body["jobs"]]
+    assert ids == sorted(ids) and len(set(ids)) == len(jobs)
+    assert [w["queue"] for w in body["warnings"]] == ["far", "wide"]
+    for i in (0, 1, 599):
+        job = await core.get_job(db, ids[i])
+        assert (job.queue, job.data, job.priority) == (jobs[i]["queue"], {"i": i}, i % 3)
+    again = await client.post("/jobs/bulk", json={"jobs": jobs}, headers=headers)
+    assert (again.status_code, again.text) == (201, response.text)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert sum(n for counts in (await core.count_jobs(db)).values()
+               for n in counts.values()) == len(jobs)
+
+
 async def test_bulk_error_names_the_item(client: httpx.AsyncClient, db: Database) -> None:
     response = await client.post("/jobs/bulk", json={"jobs": [
         {"queue": "a"}, {"queue": "a", "priority": 5000}]})

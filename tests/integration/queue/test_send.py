@@ -187,3 +187,38 @@ async def test_large_sends_by_copy_apply_options_policies_and_batches(db: Databa
     assert (last.data, last.run_timeout_seconds) == ({"last": True}, 5)
     assert abs((last.start_after - at).total_seconds()) < 0.001
     assert (await queue.get_batch(db, batch_id)).total == COPY_MIN_JOBS + 1
+
+
+# Every column a send fills, and whether start_after and created_at are the same instant.
+_SENT_ROW = """SELECT queue, state, priority, data, retry_limit, retry_delay_seconds, retry_backoff,
+       retry_delay_max_seconds, run_timeout_seconds, singleton_key, batch_id, attempt,
+       start_after = created_at AS starts_now
+FROM "{schema}".jobs WHERE id = ANY($1::bigint[]) ORDER BY id"""
+
+
+@pytest.mark.parametrize("count", [3, 1200])
+async def test_plain_jobs_are_the_rows_send_many_writes_for_their_specs(
+        db: Database, count: int) -> None:
+    await queue.create_queue(db, "tuned", retry_limit=7, retry_backoff=False,
+                             run_timeout_seconds=40)
+    jobs = queue.PlainJobs(
+        ["tuned" if i % 3 else "fresh" for i in range(count)],
+        [f'{{"i":{i}}}' for i in range(count)], [i % 5 - 2 for i in range(count)])
+    ids = await queue.send_plain(db, jobs)
+    assert ids == sorted(ids) and len(set(ids)) == count
+    baseline = [r.id for r in await queue.send_many(db, jobs.specs())]
+    query = _SENT_ROW.format(schema=db.schema)
+    plain_rows = [dict(r) for r in await db.pool.fetch(query, ids)]
+    many_rows = [dict(r) for r in await db.pool.fetch(query, baseline)]
+    assert plain_rows == many_rows
+    assert plain_rows[1]["queue"] == "tuned" and plain_rows[1]["retry_limit"] == 7
+    assert all(row["starts_now"] for row in plain_rows)
+
+
+async def test_plain_jobs_in_a_rolled_back_transaction_leave_nothing(db: Database) -> None:
+    jobs = queue.PlainJobs(["gone"] * 600, ["{}"] * 600, [0] * 600)
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as tx:
+            await queue.send_plain(db, jobs, conn=tx)
+            raise RuntimeError("roll back")
+    assert await count_rows(db, "jobs") == 0
