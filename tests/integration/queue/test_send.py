@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 
 from shared import queue
@@ -201,9 +202,12 @@ async def test_plain_jobs_are_the_rows_send_many_writes_for_their_specs(
         db: Database, count: int) -> None:
     await queue.create_queue(db, "tuned", retry_limit=7, retry_backoff=False,
                              run_timeout_seconds=40)
+    # Backslashes in strings, and once whitespace between tokens (text COPY escapes both).
+    data = [f'{{"i":{i},"s":"a\\\\b\\"c\\td\\ne"}}' for i in range(count)]
+    data[-1] = '{"i": 1,\n\t"j":\r\n2}'
     jobs = queue.PlainJobs(
-        ["tuned" if i % 3 else "fresh" for i in range(count)],
-        [f'{{"i":{i}}}' for i in range(count)], [i % 5 - 2 for i in range(count)])
+        ["tuned" if i % 3 else "fresh" for i in range(count)], data,
+        [i % 5 - 2 for i in range(count)])
     ids = await queue.send_plain(db, jobs)
     assert ids == sorted(ids) and len(set(ids)) == count
     baseline = [r.id for r in await queue.send_many(db, jobs.specs())]
@@ -213,6 +217,8 @@ async def test_plain_jobs_are_the_rows_send_many_writes_for_their_specs(
     assert plain_rows == many_rows
     assert plain_rows[1]["queue"] == "tuned" and plain_rows[1]["retry_limit"] == 7
     assert all(row["starts_now"] for row in plain_rows)
+    assert orjson.loads(plain_rows[0]["data"]) == {"i": 0, "s": "a\\b\"c\td\ne"}
+    assert orjson.loads(plain_rows[-1]["data"]) == {"i": 1, "j": 2}
 
 
 async def test_plain_jobs_in_a_rolled_back_transaction_leave_nothing(db: Database) -> None:
