@@ -223,8 +223,15 @@ async def send_plain(db: Database, jobs: PlainJobs, *, conn: Conn | None = None)
         return [sent.id for sent in await send_many(db, jobs.specs(), conn=conn)]
     queues = list(set(jobs.queues))
     async with db.transaction(conn) as tx:
-        await tx.execute(db.queries.ensure_queues, queues)
-        defaults, ids, _now = await _reserve(db, tx, queues, count)
+        row = one(await tx.fetchrow(db.queries.prepare_plain_copy, queues, count))
+        ids: list[int] = row["ids"]
+        defaults = dict(zip(row["names"] or [], zip(
+            row["retry_limits"] or [], row["retry_delays"] or [], row["backoffs"] or [],
+            row["retry_delay_maxes"] or [], row["run_timeouts"] or [], strict=True),
+            strict=True))
+        if len(defaults) < len(queues):  # created by a concurrent send meanwhile
+            policies = await tx.fetch(db.queries.queue_policies, queues)
+            defaults = {r["name"]: tuple(r[c] for c in _POLICY_COLUMNS) for r in policies}
         # Each queue's name and defaults, the end of each of its rows.
         ends = {queue: "".join(f"\t{_copy_text(v)}" for v in (queue, *values)) + "\n"
                 for queue, values in defaults.items()}

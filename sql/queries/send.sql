@@ -68,3 +68,30 @@ JOIN /*schema*/jobs j ON j.queue = k.queue AND j.singleton_key = k.singleton_key
 SELECT array(SELECT nextval('/*schema*/jobs_id_seq') FROM generate_series(1, $1::integer))
            AS ids,
        now() AS now;
+
+-- name: prepare_plain_copy
+-- For a COPY of $2 jobs to the queues $1, in one round trip: create the queues missing
+-- (default policy), and return $2 job ids drawn in order with each queue's policy as
+-- parallel arrays. A queue another transaction created meanwhile is not in its snapshot
+-- and so missing from the arrays: the caller reads its policy with queue_policies.
+WITH created AS (
+    INSERT INTO /*schema*/queues (name)
+    SELECT DISTINCT unnest($1::text[])
+    ON CONFLICT (name) DO NOTHING
+    RETURNING name, retry_limit, retry_delay_seconds, retry_backoff, retry_delay_max_seconds,
+              run_timeout_seconds
+),
+policies AS (
+    SELECT * FROM created
+    UNION ALL
+    SELECT name, retry_limit, retry_delay_seconds, retry_backoff, retry_delay_max_seconds,
+           run_timeout_seconds
+    FROM /*schema*/queues WHERE name = ANY($1::text[])
+)
+SELECT array(SELECT nextval('/*schema*/jobs_id_seq') FROM generate_series(1, $2::integer))
+           AS ids,
+       array_agg(name) AS names, array_agg(retry_limit) AS retry_limits,
+       array_agg(retry_delay_seconds) AS retry_delays, array_agg(retry_backoff) AS backoffs,
+       array_agg(retry_delay_max_seconds) AS retry_delay_maxes,
+       array_agg(run_timeout_seconds) AS run_timeouts
+FROM policies;

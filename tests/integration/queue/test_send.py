@@ -228,3 +228,20 @@ async def test_plain_jobs_in_a_rolled_back_transaction_leave_nothing(db: Databas
             await queue.send_plain(db, jobs, conn=tx)
             raise RuntimeError("roll back")
     assert await count_rows(db, "jobs") == 0
+
+
+async def test_plain_jobs_to_a_queue_another_send_creates_meanwhile_take_its_policy(
+        db: Database) -> None:
+    """The queue is created by a transaction that commits while the send waits on it: the
+    send's first statement does not see it, and reads the policy again."""
+    async with db.pool.acquire() as other, other.transaction():
+        await other.execute(
+            f'INSERT INTO "{db.schema}".queues (name, retry_limit) VALUES ($1, 9)', "race")
+        sending = asyncio.create_task(
+            queue.send_plain(db, queue.PlainJobs(["race"] * 600, ["{}"] * 600, [0] * 600)))
+        await wait_until(lambda: db.pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()"), message="the send waiting on the queue")
+    ids = await sending
+    assert len(ids) == 600
+    assert (await queue.get_job(db, ids[0])).retry_limit == 9
