@@ -37,11 +37,12 @@ class Fetcher(Service):
     def __init__(
         self, db: Database, worker_id: str, *, db_timeout: float, backlog_limit: int,
         wakeup: Wakeup, slots: Slots, executor: Executor, completer: Completer,
-        endings: Endings, metrics: WorkerMetrics,
+        endings: Endings, metrics: WorkerMetrics, durable_claims: bool,
     ) -> None:
         super().__init__(db, "fetch", first=0.1, cap=10.0)
         self._worker_id = worker_id
         self._db_timeout = db_timeout
+        self._durable_claims = durable_claims  # False: MS8_CLAIM_COMMIT=async
         self._backlog_limit = backlog_limit
         self._wakeup = wakeup
         self._slots = slots
@@ -93,7 +94,8 @@ class Fetcher(Service):
                 log.info("handed back jobs claimed by a fetch whose reply was lost",
                          jobs=orphans)
         async with asyncio.timeout(timeout):
-            jobs = await queue.fetch(self.db, wanted, self._worker_id)
+            jobs = await queue.fetch(self.db, wanted, self._worker_id,
+                                     durable=self._durable_claims)
         self._metrics.fetches.inc()
         self._metrics.fetch_batch.observe(len(jobs))
         got = Counter(job.queue for job in jobs)

@@ -122,6 +122,7 @@ class Runner:
             on_retry=self._retry_to_wakeup, on_batch=self.metrics.completion_batch.observe)
         self.fetcher = Fetcher(
             db, self.worker_id, db_timeout=s.db_timeout_seconds,
+            durable_claims=s.claim_commit == "durable",
             backlog_limit=2 * s.complete_batch, wakeup=self.wakeup, slots=self.slots,
             executor=self.executor, completer=self.completer, endings=self.endings,
             metrics=self.metrics)

@@ -92,6 +92,10 @@ class WorkerSettings:
     listen_check_seconds: float
 
     # Holding jobs.
+    # "durable": a claim is committed as every write is (its WAL flushed first); "async":
+    # without waiting for the flush, so a PostgreSQL crash may forget a claim whose
+    # handler already runs, and the job runs a second time.
+    claim_commit: str
     heartbeat_seconds: float
     stall_seconds: float
     grace_seconds: float
@@ -168,6 +172,7 @@ class WorkerSettings:
             poll_seconds=poll_seconds,
             listen_check_seconds=env_float(
                 env, "MS8_LISTEN_CHECK_SECONDS", 30.0, low=0.05, high=3600),
+            claim_commit=env_choice(env, "MS8_CLAIM_COMMIT", "durable", ("async", "durable")),
             heartbeat_seconds=heartbeat,
             stall_seconds=stall,
             grace_seconds=env_float(env, "MS8_WORKER_GRACE_SECONDS", 30.0, low=0, high=DAY),

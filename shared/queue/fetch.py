@@ -15,19 +15,25 @@ from shared.queue.models import Job
 
 async def fetch(
     db: Database, wanted: Mapping[str, int], worker_id: str, *,
-    conn: Conn | None = None,
+    durable: bool = True, conn: Conn | None = None,
 ) -> list[Job]:
     """Claim up to ``wanted[queue]`` jobs of each queue for ``worker_id``.
 
     Highest priority first, then oldest start_after, then id; ``FOR UPDATE SKIP LOCKED``
     so that concurrent fetchers never wait for, nor share, a job. Paused queues give
     nothing, and a queue with a fleet-wide limit never has more active jobs than it.
+
+    ``durable=False`` commits the claim without waiting for its WAL flush
+    (``synchronous_commit`` off for its transaction; on ``conn``, for the caller's
+    transaction): a few tenths of a millisecond sooner, more on a busy disk, but a
+    PostgreSQL crash can lose a claim already returned, and the job then runs again.
     """
     names = [check.queue_name(name) for name in wanted]
     counts = [check.integer(n, "limit", 0, 10_000) for n in wanted.values()]
     if not isinstance(worker_id, str) or not worker_id:
         raise InvalidInput("worker_id", "must be a non-empty string")
-    rows = await (conn or db.pool).fetch(db.queries.fetch_jobs, names, counts, worker_id)
+    query = db.queries.fetch_jobs if durable else db.queries.fetch_jobs_unflushed
+    rows = await (conn or db.pool).fetch(query, names, counts, worker_id)
     return Job.from_records(rows)
 
 

@@ -2,6 +2,13 @@
 -- Claim waiting jobs for a worker: $1 queues, $2 how many of each, $3 the worker id.
 SELECT * FROM /*schema*/fetch_jobs($1::text[], $2::integer[], $3::text);
 
+-- name: fetch_jobs_unflushed
+-- The same claim, its commit not waiting for its WAL flush (MS8_CLAIM_COMMIT=async): a
+-- PostgreSQL crash may forget it once acknowledged. The setting is made in an argument,
+-- evaluated before the claim runs, and holds for this statement's transaction only.
+SELECT * FROM /*schema*/fetch_jobs($1::text[], $2::integer[],
+    CASE set_config('synchronous_commit', 'off', true) WHEN 'off' THEN $3::text END);
+
 -- name: next_start_after
 -- The earliest start_after among the waiting jobs of these queues (NULL when none wait).
 SELECT min(n.start_after) AS start_after

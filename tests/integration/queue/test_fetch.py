@@ -203,3 +203,23 @@ async def test_state_changes_are_published_on_the_events_channel(
     assert events[0] == {"state": "active", "ids": ids}
     assert events[1] == {"state": "completed", "ids": [jobs[0].id], "batch_ids": [batch_id]}
     assert events[2] == {"state": "retry", "ids": [jobs[1].id]}
+
+
+@pytest.mark.parametrize(("durable", "commit"), [(True, "on"), (False, "off")])
+async def test_a_claim_waits_for_its_flush_unless_told_not_to(
+    db: Database, durable: bool, commit: str,
+) -> None:
+    # The test server runs with synchronous_commit off: this session turns it back on, as
+    # production has it, so that only the claim can turn it off.
+    sent = await queue.send(db, "q")
+    setting = "SELECT current_setting('synchronous_commit')"
+    async with db.pool.acquire() as conn:
+        await conn.execute("SET synchronous_commit = on")
+        try:
+            async with conn.transaction():
+                [job] = await queue.fetch(db, {"q": 1}, "w", durable=durable, conn=conn)
+                assert (job.id, job.worker_id, job.state) == (sent.id, "w", "active")
+                assert await conn.fetchval(setting) == commit
+            assert await conn.fetchval(setting) == "on"  # for the claim's transaction only
+        finally:
+            await conn.execute("RESET synchronous_commit")

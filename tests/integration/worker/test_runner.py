@@ -10,8 +10,9 @@ import httpx
 import pytest
 
 from shared import queue
-from shared.db import Database
+from shared.db import Database, open_database
 from shared.queue import JobSpec, fleet
+from tests import conftest as base
 from tests.support import wait_until
 from worker.context import JobContext
 from worker.metrics import WorkerMetrics
@@ -481,3 +482,42 @@ async def test_a_refusal_unrelated_to_the_output_retries_the_report_not_fails_th
     assert job.output["data"] == {"n": 1}
     await counted(runner, "echo", "completed", 1)
     assert outcomes(runner, "echo", "failed") == 0
+
+
+@pytest.mark.parametrize(("claim_commit", "commit"),
+                         [(None, "on"), ("durable", "on"), ("async", "off")])
+async def test_claims_commit_durably_unless_the_worker_is_told_otherwise(
+    db: Database, db_url: str, start_worker: StartWorker, claim_commit: str | None,
+    commit: str,
+) -> None:
+    # The test server runs with synchronous_commit off; the worker's connections get it on,
+    # as production has it, and a trigger records it inside each claim's transaction.
+    async with db.pool.acquire() as conn:
+        name = await conn.fetchval("SELECT current_database()")
+        await conn.execute(f"""
+            ALTER DATABASE "{name}" SET synchronous_commit = on;
+            CREATE TABLE {db.schema}.claim_commits (setting text NOT NULL);
+            CREATE FUNCTION {db.schema}.record_claim_commit() RETURNS trigger
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                INSERT INTO {db.schema}.claim_commits
+                SELECT current_setting('synchronous_commit')
+                FROM new_rows n JOIN old_rows o ON o.id = n.id
+                WHERE n.state = 'active' AND o.state <> 'active';
+                RETURN NULL;
+            END $$;
+            CREATE TRIGGER record_claim_commit AFTER UPDATE ON {db.schema}.jobs
+                REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+                FOR EACH STATEMENT EXECUTE FUNCTION {db.schema}.record_claim_commit();
+        """)
+    own = await open_database(base.test_settings(db_url), "test")
+    try:
+        env = {} if claim_commit is None else {"MS8_CLAIM_COMMIT": claim_commit}
+        await start_worker(database=own, MS8_WORKER_QUEUES="echo", **env)
+        sent = [await queue.send(db, "echo", {"n": i}) for i in range(2)]
+        for s in sent:
+            await wait_until(lambda s=s: finished(db, s.id), message=f"job {s.id} done")
+        settings = await db.pool.fetch(f"SELECT setting FROM {db.schema}.claim_commits")
+        assert [row["setting"] for row in settings] == [commit, commit]
+    finally:
+        await own.close()

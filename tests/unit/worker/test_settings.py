@@ -17,6 +17,8 @@ def test_defaults_are_quiet_when_idle_and_safe() -> None:
     assert s.heartbeat_seconds * 2 <= s.stall_seconds
     assert s.rescue_seconds == s.stall_seconds and s.metrics_port is None
     assert s.worker_id.count("-") >= 2
+    assert s.claim_commit == "durable"  # the unflushed claim is an explicit choice
+    assert WorkerSettings.from_env({"MS8_CLAIM_COMMIT": "Async"}).claim_commit == "async"
     assert WorkerSettings.from_env({"MS8_POLL_ONLY": "yes"}).poll_seconds == 2.0
 
 
@@ -58,6 +60,7 @@ def test_a_handler_declared_concurrency_is_its_queue_default() -> None:
     ({"MS8_WORKER_FORGET_SECONDS": "10"}, "MS8_WORKER_FORGET_SECONDS (10) must be at least"),
     ({"MS8_WORKER_ID": "x" * 201}, "MS8_WORKER_ID must be at most 200 characters"),
     ({"MS8_POLL_ONLY": "maybe"}, "MS8_POLL_ONLY must be true or false, got 'maybe'"),
+    ({"MS8_CLAIM_COMMIT": "off"}, "MS8_CLAIM_COMMIT must be one of async, durable, got 'off'"),
 ])
 def test_bad_values_are_refused_naming_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError) as error:
