@@ -8,6 +8,7 @@ its plain setup.
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import shutil
@@ -118,5 +119,6 @@ def test_the_release_step_migrates_through_the_socket_url_libpq_accepts(server: 
         env={**os.environ, "DATABASE_URL": url, "MS8_ENV": "production",
              "MS8_LOG_FORMAT": "json"}, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert '"event": "migrations done"' in result.stderr
+    assert "migrations done" in [json.loads(line)["event"] for line in result.stderr.splitlines()
+                                 if line.startswith("{")]
     assert ENCODED not in result.stderr and PASSWORD not in result.stderr
