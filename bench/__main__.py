@@ -7,8 +7,9 @@
     python -m bench --only load      the API under load for a minute, workers draining
                                      (--load-seconds 300: five minutes)
     python -m bench --only scale     drain with 1, 2, 4 workers; sends to 1, 2 APIs
-    python -m bench --only soak      1,000,000 jobs at 5,000/s, retention pruning on: do
-                                     tables, indexes and fetch stay flat? (--soak-jobs N)
+    python -m bench --only soak      1,000,000 jobs at 2,500/s, retention pruning on: do
+                                     tables, indexes and fetch stay flat? (--soak-jobs N,
+                                     --soak-rate PER_SECOND)
     python -m bench --json out.json  also write every sample, note and the machine
     python -m bench --explain        also print EXPLAIN (ANALYZE, BUFFERS) of fetch and complete
     python -m bench --profile        also profile the worker draining (py-spy)
@@ -68,6 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="how long the API is kept under load (60 s in the full run)")
     parser.add_argument("--soak-jobs", type=int, metavar="N",
                         help="jobs sent through the soak (1,000,000 in the full run)")
+    parser.add_argument("--soak-rate", type=float, metavar="PER_SECOND",
+                        help="jobs sent per second in the soak (2,500 in the full run)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
     parser.add_argument("--no-peers", action="store_true", help="measure ms8-jobs only")
     parser.add_argument("--peer", action="append", choices=PEERS, metavar="PEER",
@@ -203,6 +206,10 @@ async def _run(args: argparse.Namespace, servers: contextlib.AsyncExitStack) -> 
         if args.soak_jobs < 1:
             raise SystemExit("--soak-jobs must be at least 1")
         sizes = dataclasses.replace(sizes, soak_jobs=args.soak_jobs)
+    if args.soak_rate is not None:
+        if args.soak_rate <= 0:
+            raise SystemExit("--soak-rate must be above 0")
+        sizes = dataclasses.replace(sizes, soak_rate=args.soak_rate)
     configure_logging("bench", "warning", "console")
     wanted = set(args.only or DEFAULT)
     log_dir = args.log_dir or ROOT / "bench" / "results" / time.strftime("%Y%m%d-%H%M%S")

@@ -17,10 +17,19 @@ of the probe queue (a backlog the workers do not serve) with its ``complete_many
 median of ``soak_fetch_reps`` calls, as in the history scenario. Progress is printed
 every few seconds.
 
-Flat or not: each reading at the end against the first reading of the steady state (the
-first checkpoint at least one retention and two pruner intervals after sending began,
-when history holds about ``retention * rate`` jobs and the pruner deletes as fast as
-jobs finish), a ratio above ``FLAT`` counting as growth. Printed as a table of its own,
+Flat or not: each reading at the end against the first reading of the steady state, a
+ratio above ``FLAT`` counting as growth. The tables of a soak grow until autovacuum has
+been through them: history fills for one retention, after which the pruner deletes as
+fast as jobs finish (``settle``: one retention and two pruner intervals into the
+sending), and the space of what it deleted is reused only after a vacuum pass has freed
+it, the indexes' emptied pages only a pass later. Autovacuum visits a database once per
+``autovacuum_naptime`` (read from the server; a minute by default), whatever the tables'
+scale factors, so the steady start is the first reading taken after ``PASSES`` whole
+passes of each table that began after ``settle`` (pass counts from
+``pg_stat_user_tables``, checked by the progress loop; the pass under way at ``settle``
+is not counted), at most about ``settle + (PASSES + 1) * naptime`` in. A sending too
+short for that is compared from its first reading after ``settle`` and says that no
+reading was steady. Printed as a table of its own with how the steady start was chosen,
 and in the JSON output under ``soak``.
 """
 
@@ -47,6 +56,7 @@ from shared.queue import JobSpec, complete_many, create_queue, fetch, send_many
 WORKERS = 2
 TICK = 0.05  # seconds between two sends of the sender
 FLAT = 1.25  # an end / steady-start ratio above this is growth
+PASSES = 2  # whole autovacuum passes of each table, after the pruner caught up, before steady
 PROGRESS_EVERY = 5.0
 
 
@@ -109,6 +119,9 @@ LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
 WHERE n.nspname = '{SCHEMA}' AND c.relname IN ('jobs', 'history')
 """
 
+# Seconds between two autovacuum visits of a database (a vacuum pass at most that often).
+_NAPTIME = "SELECT extract(epoch FROM current_setting('autovacuum_naptime')::interval)::float8"
+
 
 async def _fetch_ms(db: Database, batch: int, reps: int) -> float:
     times = []
@@ -150,14 +163,52 @@ def _mb(size: int) -> str:
     return f"{size / 1024 / 1024:.1f} MB"
 
 
-async def _progress(ctx: Context, conn: asyncpg.Connection, sender: Sender) -> None:
+_VACUUMS = f"""
+SELECT relname AS name, coalesce(autovacuum_count, 0) AS autovacuums
+FROM pg_stat_user_tables WHERE schemaname = '{SCHEMA}' AND relname IN ('jobs', 'history')
+"""
+
+
+@dataclass
+class Settling:
+    """When the soak may be steady: ``settle`` seconds into the sending (one retention and
+    two pruner intervals: history holds a full retention and the pruner deletes as fast
+    as jobs finish), then ``PASSES`` autovacuum passes of each table that began after that
+    moment. ``baseline``: their pass counts then, as the progress loop saw them first; a
+    count grows when a pass ends, so the first pass to end after ``settle`` may have begun
+    before it and is not counted (a reading needs ``baseline + PASSES + 1``)."""
+
+    settle: float
+    naptime: float  # the server's autovacuum_naptime, seconds
+    baseline: dict[str, int] | None = None
+    baseline_at: float | None = None
+
+    def steady(self, reading: Reading) -> bool:
+        return (self.baseline is not None and reading.at >= self.settle
+                and reading.jobs_autovacuums >= self.baseline["jobs"] + PASSES + 1
+                and reading.history_autovacuums >= self.baseline["history"] + PASSES + 1)
+
+    def expected(self) -> float:
+        """When the steady state begins at the latest, autovacuum keeping its pace: it
+        visits a database once per naptime, so the pass under way at ``settle`` and the
+        ``PASSES`` after it end within ``PASSES + 1`` naptimes."""
+        return self.settle + (PASSES + 1) * self.naptime
+
+
+async def _progress(ctx: Context, conn: asyncpg.Connection, sender: Sender,
+                    settling: Settling) -> None:
     while True:
         await asyncio.sleep(PROGRESS_EVERY)
         backlog = await conn.fetchval(
             f'SELECT count(*) FROM "{SCHEMA}".jobs WHERE queue = $1', NOOP_QUEUE)
         elapsed = sender.elapsed()
+        vacuums = {row["name"]: row["autovacuums"] for row in await conn.fetch(_VACUUMS)}
+        if settling.baseline is None and elapsed >= settling.settle:
+            settling.baseline, settling.baseline_at = vacuums, elapsed
         ctx.say(f"soak: {sender.sent:,}/{sender.total:,} sent in {elapsed:.0f} s "
-                f"({sender.sent / elapsed if elapsed else 0:,.0f}/s), backlog {backlog:,}")
+                f"({sender.sent / elapsed if elapsed else 0:,.0f}/s), backlog {backlog:,}; "
+                f"autovacuum passes: jobs {vacuums.get('jobs', 0)}, "
+                f"history {vacuums.get('history', 0)}")
 
 
 async def run(ctx: Context) -> None:
@@ -165,6 +216,7 @@ async def run(ctx: Context) -> None:
     n, rate = sizes.soak_jobs, sizes.soak_rate
     checkpoints = max(1, sizes.soak_checkpoints)
     sender = Sender(n, rate)
+    settling = Settling(sizes.soak_retention + 2 * sizes.soak_prune_seconds, 0.0)
     env = {"MS8_PRUNE_SECONDS": str(sizes.soak_prune_seconds)}
     async with ctx.server.database("soak") as url:
         system = Ms8System()
@@ -178,18 +230,20 @@ async def run(ctx: Context) -> None:
                 await send_many(db, [JobSpec.of(FETCH_QUEUE, {"n": i}) for i in range(probes)])
                 await conn.execute(f'ANALYZE "{SCHEMA}".jobs')
                 await _fetch_ms(db, sizes.fetch_batch, 1)  # warm up: statements, caches
+                settling.naptime = await conn.fetchval(_NAPTIME)
                 server = await ServerCpu.find(conn, whole_server=ctx.server.owned)
                 async with processes.running(system.workers(url, WORKERS, env),
                                              ctx.log_dir) as procs:
-                    readings, cpu = await _soak(ctx, url, conn, db, sender, procs, server)
+                    readings, cpu = await _soak(ctx, url, conn, db, sender, procs, server,
+                                                settling)
         finally:
             await conn.close()
-    _report(ctx, sender, readings, cpu)
+    _report(ctx, sender, readings, cpu, settling)
 
 
 async def _soak(ctx: Context, url: str, conn: asyncpg.Connection, db: Database,
                 sender: Sender, procs: list[processes.Process], server: ServerCpu | None,
-                ) -> tuple[list[Reading], dict[str, float | None]]:
+                settling: Settling) -> tuple[list[Reading], dict[str, float | None]]:
     sizes = ctx.sizes
     checkpoints = max(1, sizes.soak_checkpoints)
     duration = sender.total / sender.rate
@@ -198,7 +252,7 @@ async def _soak(ctx: Context, url: str, conn: asyncpg.Connection, db: Database,
     worker0, server0 = processes_seconds(pids), server.seconds() if server else 0.0
     progress_conn = await asyncpg.connect(url)
     sending = asyncio.create_task(sender.run(db))
-    progress = asyncio.create_task(_progress(ctx, progress_conn, sender))
+    progress = asyncio.create_task(_progress(ctx, progress_conn, sender, settling))
     try:
         for k in range(1, checkpoints + 1):
             due = duration * k / checkpoints
@@ -235,17 +289,22 @@ async def _soak(ctx: Context, url: str, conn: asyncpg.Connection, db: Database,
     return readings, cpu
 
 
-def _steady(ctx: Context, readings: list[Reading]) -> tuple[Reading, str]:
-    """The first reading of the steady state, and how it was chosen."""
-    sizes = ctx.sizes
-    settle = sizes.soak_retention + 2 * sizes.soak_prune_seconds
-    for reading in readings[1:-1]:
-        if reading.at >= settle:
-            return reading, (f"the first reading at least {settle:g} s into the sending "
-                             f"(retention + 2 pruner intervals)")
-    return readings[1], (f"the first reading after the start: the sending was shorter "
-                         f"than retention + 2 pruner intervals ({settle:g} s), so no "
-                         f"reading is of a steady state")
+def _steady(readings: list[Reading], settling: Settling) -> tuple[Reading, str, bool]:
+    """The first reading of the steady state, how it was chosen, and whether any reading
+    was steady at all (if not, the first one after ``settle``, or after the start)."""
+    rule = (f"the first reading after {PASSES} whole autovacuum passes of each table that "
+            f"began after {settling.settle:g} s into the sending (one retention and two "
+            f"pruner intervals: history full, the pruner deleting as fast as jobs finish; "
+            f"the pass under way then not counted); autovacuum_naptime is "
+            f"{settling.naptime:g} s, so at most about {settling.expected():g} s in")
+    during = readings[1:-1] or readings[1:]
+    for reading in during:
+        if settling.steady(reading):
+            return reading, f"{rule}; here the {reading.label} reading, {reading.at:.0f} s in", True
+    later = [r for r in during if r.at >= settling.settle]
+    fallback = later[0] if later else during[0]
+    return fallback, (f"NO reading was steady, the sending being too short for the rule "
+                      f"({rule}); compared from the {fallback.label} reading instead"), False
 
 
 #: What is compared between the steady start and the end: (key, label, value of a reading).
@@ -264,15 +323,16 @@ def _ratio(end: float, start: float) -> float | None:
 
 
 def _report(ctx: Context, sender: Sender, readings: list[Reading],
-            cpu: dict[str, float | None]) -> None:
+            cpu: dict[str, float | None], settling: Settling) -> None:
     sizes = ctx.sizes
     n, rate = sender.total, sender.rate
-    steady, why = _steady(ctx, readings)
+    steady, why, reached = _steady(readings, settling)
     end = readings[-1]
     ratios = {key: _ratio(value(end), value(steady)) for key, _, value in _COMPARED}
     flat = {key: None if r is None else r <= FLAT for key, r in ratios.items()}
     target = Target(f"≤ {FLAT:g} (flat)", FLAT, "lower")
-    label = f"soak of {n:,} at {rate:,.0f}/s, retention {sizes.soak_retention:g} s"
+    label = f"soak of {n:,} at {rate:,.0f}/s, retention {sizes.soak_retention:g} s" + (
+        "" if reached else " (no reading steady)")
     for key, name in (("jobs", "jobs table + indexes"), ("history", "history table + indexes")):
         total = _ratio(getattr(end, f"{key}_bytes") + getattr(end, f"{key}_index_bytes"),
                        getattr(steady, f"{key}_bytes") + getattr(steady, f"{key}_index_bytes"))
@@ -292,7 +352,11 @@ def _report(ctx: Context, sender: Sender, readings: list[Reading],
         "jobs": n, "rate": rate, "sent_rate": sent_rate, "workers": WORKERS,
         "retention_seconds": sizes.soak_retention,
         "prune_seconds": sizes.soak_prune_seconds, "steady_start": steady.label,
-        "steady_start_why": why, "flat_bound": FLAT, "ratios": ratios, "flat": flat,
+        "steady_start_why": why, "steady_reached": reached,
+        "autovacuum_naptime": settling.naptime, "settle_seconds": settling.settle,
+        "autovacuum_baseline": settling.baseline,
+        "autovacuum_baseline_at": settling.baseline_at, "flat_bound": FLAT,
+        "ratios": ratios, "flat": flat,
         "cpu_ms_per_1000": per_k, "readings": [asdict(r) for r in readings],
     }
 
