@@ -208,3 +208,23 @@ def test_every_named_query_is_used_by_the_code() -> None:
     unused = [name for name in _raw_queries() if not re.search(
         rf"\bqueries\.{name}\b|queries\[\"{name}\"\]", code)]
     assert unused == [], f"queries defined in sql/queries but used nowhere: {unused}"
+
+
+async def test_both_job_tables_are_vacuumed_after_a_little_churn(db_url: str) -> None:
+    """Jobs churn and history is pruned all day: each is vacuumed after a small share of
+    dead tuples, without a cost delay, rather than after PostgreSQL's default fifth."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT c.relname, c.reloptions FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'ms8jobs' AND c.relname IN ('jobs', 'history')")
+    finally:
+        await conn.close()
+    options = {row["relname"]: dict(o.split("=", 1) for o in row["reloptions"] or [])
+               for row in rows}
+    assert set(options) == {"jobs", "history"}
+    for table, set_options in options.items():
+        assert float(set_options["autovacuum_vacuum_scale_factor"]) <= 0.02, table
+        assert float(set_options["autovacuum_vacuum_cost_delay"]) == 0, table
+    assert options["history"]["autovacuum_vacuum_threshold"] == "1000"
