@@ -250,7 +250,22 @@ async def _send_many(
         if batch_id is not None:
             await _grow_batch(db, conn, batch_id, len(results))
         return results
-    row = one(await conn.fetchrow(
+    results = await _insert_many(db, conn, jobs, batch_id)
+    duplicates = [i for i, sent in enumerate(results) if not sent.created]
+    if duplicates:
+        results = await _resolve_duplicates(db, conn, jobs, results, duplicates, batch_id)
+    created = sum(1 for sent in results if sent.created)
+    if batch_id is not None and created:
+        await _grow_batch(db, conn, batch_id, created)
+    return results
+
+
+async def _insert_many(
+    db: Database, ex: Executor, jobs: Sequence[JobSpec], batch_id: int | None,
+) -> list[Sent]:
+    """The one INSERT of ``send_jobs``: created=False where the singleton key is held, or
+    where the queue does not exist."""
+    row = one(await ex.fetchrow(
         db.queries.send_jobs,
         [j.queue for j in jobs], [j.data_json for j in jobs], [j.priority for j in jobs],
         _unless_all_none([j.start_after for j in jobs]), [j.delay for j in jobs],
@@ -261,14 +276,29 @@ async def _send_many(
         _unless_all_none([j.run_timeout for j in jobs]),
         _unless_all_none([j.singleton_key for j in jobs]), batch_id,
     ))
-    results = [Sent(job_id, inserted) for job_id, inserted in zip(row["ids"], row["inserted"],
-                                                                    strict=True)]
-    duplicates = [i for i, sent in enumerate(results) if not sent.created]
-    if duplicates:
-        results = await _resolve_duplicates(db, conn, jobs, results, duplicates, batch_id)
-    created = sum(1 for sent in results if sent.created)
-    if batch_id is not None and created:
-        await _grow_batch(db, conn, batch_id, created)
+    return [Sent(job_id, inserted)
+            for job_id, inserted in zip(row["ids"], row["inserted"], strict=True)]
+
+
+async def send_each(db: Database, jobs: Sequence[JobSpec]) -> list[Sent | Exception]:
+    """Send many jobs, each for its own caller: not all or nothing, so the common case is
+    one statement committed on its own (one round trip, where ``send_many``'s transaction
+    takes four). The jobs it could not insert (a queue that does not exist yet, a
+    singleton key held) then go through ``send_many``; if that fails, it raises when none
+    was sent, and otherwise its jobs get the error in their place of the result."""
+    if not jobs:
+        return []
+    results: list[Sent | Exception] = list(await _insert_many(db, db.pool, jobs, None))
+    rest = [i for i, sent in enumerate(results) if isinstance(sent, Sent) and not sent.created]
+    if rest:
+        try:
+            retried: Sequence[Sent | Exception] = await send_many(db, [jobs[i] for i in rest])
+        except Exception as error:
+            if len(rest) == len(jobs):  # nothing sent: the error is all of theirs
+                raise
+            retried = [error] * len(rest)
+        for i, sent in zip(rest, retried, strict=True):
+            results[i] = sent
     return results
 
 

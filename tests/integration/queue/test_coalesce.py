@@ -47,8 +47,8 @@ async def test_a_singleton_key_shared_within_a_group_makes_one_job(db: Database)
 
 
 async def test_a_failed_group_fails_every_caller_and_sends_nothing(db: Database) -> None:
-    # The database refuses one job of a group sent together: the group is one statement,
-    # so the four it would take fail with it and none of them stays.
+    # The database refuses one job of a group sent together, none of it sent before: the
+    # group is one transaction, so the four it would take fail with it and none stays.
     await db.pool.execute(f"ALTER TABLE {db.schema}.jobs ADD CONSTRAINT no_poison "
                           "CHECK (NOT data ? 'poison') NOT VALID")
     sender = SendCoalescer(db)
@@ -74,3 +74,36 @@ async def test_a_cancelled_caller_does_not_disturb_the_others(db: Database) -> N
     with pytest.raises(asyncio.CancelledError):
         await second
     await sender.close()
+
+
+async def test_a_group_with_a_new_queue_sends_every_job(db: Database) -> None:
+    # One queue exists, the other does not yet: the group's one statement sends the jobs
+    # of the first, the rest go through send_many, which creates the queue.
+    await queue.send(db, "old")
+    sender = SendCoalescer(db)
+    results = await asyncio.gather(*(
+        sender.send(JobSpec.of(name, {"i": i})) for i in range(6) for name in ("old", "new")))
+    await sender.close()
+    assert all(r.created for r in results) and len({r.id for r in results}) == 12
+    assert (await queue.get_job(db, results[1].id)).queue == "new"
+    assert (await queue.get_queue(db, "new")).name == "new"
+
+
+async def test_a_failure_after_part_of_a_group_was_sent_fails_only_the_rest(
+    db: Database,
+) -> None:
+    # The jobs of an existing queue are sent by the group's first statement; the job of a
+    # new queue that the database then refuses fails alone.
+    await queue.send(db, "kept")
+    await db.pool.execute(f"ALTER TABLE {db.schema}.jobs ADD CONSTRAINT no_poison "
+                          "CHECK (NOT data ? 'poison') NOT VALID")
+    sender = SendCoalescer(db)
+    results = await asyncio.gather(
+        *(sender.send(JobSpec.of("kept", {"i": i})) for i in range(3)),
+        sender.send(JobSpec.of("refused", {"poison": True})),
+        return_exceptions=True)
+    await sender.close()
+    assert isinstance(results[3], asyncpg.CheckViolationError), results
+    assert all(isinstance(r, queue.Sent) and r.created for r in results[:3]), results
+    assert await db.pool.fetchval(
+        f"SELECT count(*) FROM {db.schema}.jobs WHERE queue = 'refused'") == 0
