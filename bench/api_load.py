@@ -21,6 +21,7 @@ import importlib.util
 import secrets
 import socket
 import time
+from dataclasses import dataclass
 
 import asyncpg
 import httpx
@@ -28,6 +29,7 @@ import orjson
 
 from bench import processes
 from bench.context import Context, watch
+from bench.cpu import ServerCpu, own_seconds
 from bench.ms8 import NOOP_QUEUE, SCHEMA, Ms8System
 from bench.profile import Profiler
 from bench.results import MS8, Target
@@ -101,6 +103,35 @@ async def ready(client: httpx.AsyncClient, body: bytes) -> None:
                            f"{response.text[:300]}")
 
 
+@dataclass
+class _Cpu:
+    """CPU time of the API process and of PostgreSQL from ``start`` on: on a shared
+    machine the rate follows the CPU the run gets, the CPU per send much less."""
+
+    api_pid: int
+    api: float
+    server: ServerCpu | None
+    server_seconds: float
+
+    @classmethod
+    async def start(cls, url: str, api_pid: int, *, owned: bool) -> _Cpu:
+        conn = await asyncpg.connect(url)
+        try:
+            server = await ServerCpu.find(conn, whole_server=owned)
+        finally:
+            await conn.close()
+        return cls(api_pid, own_seconds(api_pid), server,
+                   server.seconds() if server is not None else 0.0)
+
+    def per(self, sends: int) -> str:
+        """The CPU per send so far, as text."""
+        api = (own_seconds(self.api_pid) - self.api) / max(sends, 1) * 1e6
+        if self.server is None:
+            return f"API {api:.0f} µs CPU per send"
+        server = (self.server.seconds() - self.server_seconds) / max(sends, 1) * 1e6
+        return f"CPU per send: API {api:.0f} µs, PostgreSQL {server:.0f} µs"
+
+
 async def run(ctx: Context) -> None:
     if not api_available():
         ctx.report.context["notes"].append("API not available yet: its sends are not measured")
@@ -131,6 +162,7 @@ async def run(ctx: Context) -> None:
             await watch(ready(client, one), procs, timeout=sizes.start_timeout,
                         what="the API's first answer")
             profiler = _profile(ctx, procs[0], "api-single")
+            cpu = await _Cpu.start(url, procs[0].pid, owned=ctx.server.owned)
             sent, elapsed = await watch(
                 load([port], request("/jobs", one, secret), sizes.api_clients,
                       sizes.api_seconds), procs,
@@ -138,7 +170,8 @@ async def run(ctx: Context) -> None:
             if profiler is not None:
                 ctx.report.sections["profile: API single sends"] = profiler.finish()
             single.add(MS8, sent / elapsed)
-            ctx.say(f"API: {sent:,} single sends in {elapsed:.1f} s = {sent / elapsed:,.0f}/s")
+            ctx.say(f"API: {sent:,} single sends in {elapsed:.1f} s = {sent / elapsed:,.0f}/s"
+                    f" ({cpu.per(sent)})")
             profiler = _profile(ctx, procs[0], "api-bulk")
             requests, elapsed = await watch(
                 load([port], request("/jobs/bulk", bulk, secret),
