@@ -15,7 +15,8 @@ every error its field, message and status. So the errors cannot drift: they are 
 written in one place (``api/validator.py`` and the core's checks). A body it accepts is
 one that validation returns unchanged, so the handler's ``call.body`` (which the
 idempotency fingerprint is taken from) is the same either way.
-``tests/unit/api/test_bulk.py`` holds it to both, on generated bodies.
+``tests/unit/api/test_bulk.py`` holds it to both, on generated bodies. ``POST /jobs``
+takes the same shortcut for its one job (``prepared_one``).
 """
 
 from __future__ import annotations
@@ -81,3 +82,12 @@ def prepared(ctx: ApiContext, raw: bytes, value: Any) -> Prepared | None:
         add_data(encoded.decode())
         add_priority(priority)
     return Prepared(core.PlainJobs(queues, data_json, priorities))
+
+
+def prepared_one(ctx: ApiContext, raw: bytes, value: Any) -> core.JobSpec | None:
+    """The job of a ``JobSpec`` body (``POST /jobs``) of the same common shape, or None
+    (generic path). A single send's body is one item of a many-jobs body, checked by the
+    same code: the schema walk and ``JobSpec.of`` were about a tenth of a single send's
+    CPU."""
+    found = prepared(ctx, raw, {"jobs": [value]})
+    return None if found is None else found.jobs.specs()[0]

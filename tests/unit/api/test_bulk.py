@@ -105,3 +105,36 @@ def test_anything_unusual_goes_the_generic_way() -> None:
         {"jobs": [{"queue": "mail\n"}]},  # invalid: the name
     ):
         assert fast(value) is None, value
+
+
+def generic_one(value: Any) -> tuple[Any, Any] | None:
+    """What the generic path makes of a single send's parsed body: (validated body, job)."""
+    try:
+        body = VALIDATOR.validate(ref("JobSpec"), value, "body")
+        return body, job_spec(body)
+    except (SchemaViolation, ApiError):
+        return None
+
+
+@settings(max_examples=1500, deadline=None)
+@given(job_items())
+def test_a_single_sends_shortcut_accepts_only_what_validation_accepts_with_the_same_job(
+        value: Any) -> None:
+    raw = orjson.dumps(value)
+    spec = bulk.prepared_one(CTX, raw, orjson.loads(raw))
+    if spec is None:
+        return
+    accepted = generic_one(value)
+    assert accepted is not None, value
+    body, expected = accepted
+    assert spec == expected
+    assert orjson.dumps(body, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
+        value, option=orjson.OPT_SORT_KEYS)
+
+
+def test_a_plain_single_send_takes_the_shortcut() -> None:
+    value = {"queue": "mail", "data": {"n": 1}, "priority": 3}
+    raw = orjson.dumps(value)
+    assert bulk.prepared_one(CTX, raw, value) == generic_one(value)[1]  # type: ignore[index]
+    assert bulk.prepared_one(CTX, b'{"queue":"mail","delay":1}',
+                             {"queue": "mail", "delay": 1}) is None
