@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -117,6 +118,9 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # Each (method, route, status)'s two series, as labels() returns them: no more
+        # entries than there are series.
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -137,10 +141,15 @@ class MetricsMiddleware:
             await self.app(scope, receive, watch)
         finally:
             route, method = _route_of(scope), scope["method"]
-            self.metrics.requests.labels(method, route, str(status)).inc()
+            key = (method, route, status)
+            series = self._series.get(key)
+            if series is None:  # labels() locks and checks its labels on every call
+                series = self._series[key] = (
+                    self.metrics.requests.labels(method, route, str(status)),
+                    self.metrics.latency.labels(method, route))
+            series[0].inc()
             if not streaming:
-                self.metrics.latency.labels(method, route).observe(
-                    time.perf_counter() - started)
+                series[1].observe(time.perf_counter() - started)
 
 
 def _route_of(scope: Scope) -> str:
